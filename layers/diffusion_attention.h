@@ -1,0 +1,107 @@
+// DiffusionAttention<T>: the self-attention block of a diffusion UNet (Stable Diffusion's Attention
+// with to_q, to_k, to_v, to_out), ported from AiDotNet's DiffusionAttention<T>.
+//
+//   Q = X.Wq, K = X.Wk, V = X.Wv, split into `heads` heads of head_dim = C / heads,
+//   A_h = softmax(Q_h.K_h^T / sqrt(head_dim) [+ causal mask]) . V_h,  Y = concat(A_h).Wo + bo.
+//
+// Input is an image [B, C, H, W] (H == W == spatial_size) or a sequence [B, S, C] (any S); the
+// output has the input's shape. Below flash_attention_threshold tokens the score matrix is
+// materialised (standard attention); at or above it, flash attention streams key tiles.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "compiler/attention_spec.h"
+#include "ir/node_ptr.h"
+#include "runtime/tensor.h"
+
+namespace flashjit {
+
+// Which implementation runs forward/backward.
+enum class Engine { Reference, Fallback, Jit };
+const char* to_string(Engine e);
+
+// Ordered (insertion order) name -> value pairs, as the seed's GetDiagnostics.
+using Diagnostics = std::vector<std::pair<std::string, std::string>>;
+
+struct CompileOptions {
+  // Target CPU for code generation; "host" is this machine.
+  std::string mcpu = "host";
+  // When the JIT cannot build, keep running on the fallback (diagnostics say why) instead of throwing.
+  bool fallback_on_error = true;
+};
+
+template <typename T>
+class DiffusionAttention {
+ public:
+  // Throws InvalidArgument for channels <= 0, num_heads <= 0, channels % num_heads != 0,
+  // spatial_size <= 0, flash_attention_threshold < 0. Weights are uniform Xavier-style
+  // (+-sqrt(6 / (C + C))) from `seed`; the bias is zero.
+  DiffusionAttention(int64_t channels, int64_t num_heads = 8, int64_t spatial_size = 64,
+                     int64_t flash_attention_threshold = 256, bool use_causal_mask = false,
+                     uint64_t seed = 42);
+  ~DiffusionAttention();
+  DiffusionAttention(DiffusionAttention&&) noexcept;
+  DiffusionAttention& operator=(DiffusionAttention&&) noexcept;
+
+  int64_t channels() const;
+  int64_t num_heads() const;
+  int64_t head_dim() const;
+  int64_t spatial_size() const;
+  int64_t flash_attention_threshold() const;
+  bool use_causal_mask() const;
+  // True when the configured spatial size (N = spatial^2) runs the flash path.
+  bool flash_attention_enabled() const;
+
+  Tensor<T> forward(const Tensor<T>& input);
+  // Returns dL/dX and stores dL/dWq, dWk, dWv, dWo, dbo. Throws StateError before any forward.
+  Tensor<T> backward(const Tensor<T>& grad_output);
+  // SGD: p -= lr * dp. Throws StateError before any backward.
+  void update_parameters(T learning_rate);
+
+  // Wq, Wk, Wv, Wo (each C x C, row-major, y = x.W), then bo (C).
+  std::vector<T> get_parameters() const;
+  void set_parameters(std::span<const T> parameters);
+  int64_t parameter_count() const;
+  // Gradients in the same order as get_parameters(); empty before any backward.
+  std::vector<T> get_parameter_gradients() const;
+
+  void reset_state();
+  Diagnostics diagnostics() const;
+  bool supports_training() const { return true; }
+  bool supports_jit_compilation() const;
+
+  // The forward pass as a graph; input_nodes receives the Input node.
+  ir::NodePtr export_computation_graph(std::vector<ir::NodePtr>& input_nodes) const;
+  ir::NodePtr export_computation_graph(std::vector<ir::NodePtr>& input_nodes, Layout layout,
+                                       int64_t seq_len) const;
+
+  // Builds (or fetches from the cache) the specialised kernels for the configured shape; forward
+  // then runs them.
+  void compile(const CompileOptions& options = {});
+  Engine engine() const;
+  void set_engine(Engine engine);
+
+  // Direct views of the parameter storage (graph Constants point here).
+  const T* wq() const;
+  const T* wk() const;
+  const T* wv() const;
+  const T* wo() const;
+  const T* bo() const;
+
+  struct State;
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+extern template class DiffusionAttention<float>;
+extern template class DiffusionAttention<double>;
+
+}  // namespace flashjit
