@@ -18,6 +18,7 @@ struct ForwardSaved {
   std::vector<T> q, k, v;  // [B,N,C]
   std::vector<T> attn;     // concatenated heads before the output projection, [B,N,C]
   std::vector<T> lse;      // [B,H,N], natural-log log-sum-exp of the scaled scores
+  std::vector<T> probs;    // [B,H,N,N], standard attention only (zero where masked)
 };
 
 // y has x's layout (spec.layout). `saved` may be null.

@@ -1,0 +1,337 @@
+#include "layers/diffusion_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "ir/checked_math.h"
+#include "ir/error.h"
+#include "runtime/attention_weights.h"
+#include "runtime/reference/random_fill.h"
+#include "runtime/reference/reference_backward.h"
+#include "runtime/reference/reference_forward.h"
+
+namespace flashjit {
+
+const char* to_string(Engine e) {
+  switch (e) {
+    case Engine::Reference: return "reference";
+    case Engine::Fallback: return "fallback";
+    case Engine::Jit: return "jit";
+  }
+  return "unknown";
+}
+
+namespace {
+
+void require_positive(int64_t value, const char* name) {
+  if (value <= 0) throw InvalidArgument(fmt::format("DiffusionAttention: expected {} > 0, got {}", name, value));
+}
+
+bool engine_available(Engine e) { return e == Engine::Reference; }
+
+std::string engine_unavailable_message(Engine e) {
+  return fmt::format("engine '{}' is not available in this build: expected 'reference'", to_string(e));
+}
+
+const char* bool_string(bool b) { return b ? "true" : "false"; }
+
+}  // namespace
+
+template <typename T>
+struct DiffusionAttention<T>::State {
+  int64_t channels = 0;
+  int64_t heads = 0;
+  int64_t spatial = 0;
+  int64_t threshold = 0;
+  bool causal = false;
+  Engine engine = Engine::Reference;
+
+  // Wq, Wk, Wv, Wo, bo back to back: the seed's parameter order. Never reallocated after
+  // construction, so wq() etc. (and graph Constants) stay valid for the layer's lifetime.
+  std::vector<T> parameters;
+  std::vector<T> gradients;  // same order; empty until a backward
+
+  // The last forward, kept for backward. `has_forward` is false before any forward and after reset.
+  bool has_forward = false;
+  AttentionSpec last_spec;
+  int64_t last_batch = 0;
+  std::vector<int64_t> last_output_shape;
+  reference::ForwardSaved<T> saved;
+
+  bool last_used_flash = false;
+  std::string compile_fallback_reason;  // why compile() left the layer on its current engine
+
+  int64_t matrix_size() const { return channels * channels; }
+  const T* param(int index) const { return parameters.data() + index * matrix_size(); }
+  T* gradient(int index) { return gradients.data() + index * matrix_size(); }
+  AttentionWeights<T> weights() const { return {param(0), param(1), param(2), param(3), param(4)}; }
+
+  // The attention configuration a [B, ...] input selects: layout and N come from its shape, the
+  // path from N versus the threshold.
+  AttentionSpec spec_for(const Tensor<T>& input) const;
+
+  // The one place forward and backward choose their engine: each engine is one case.
+  void run_forward(const AttentionSpec& spec, int64_t batch, const T* x, T* y);
+  void run_backward(const T* dy, T* dx);
+};
+
+template <typename T>
+AttentionSpec DiffusionAttention<T>::State::spec_for(const Tensor<T>& input) const {
+  AttentionSpec spec;
+  spec.channels = channels;
+  spec.heads = heads;
+  spec.causal = causal;
+  spec.dtype = dtype_of<T>();
+  const std::string shape = input.shape_string();
+  if (input.rank() == 3) {
+    if (input.dim(2) != channels) {
+      throw ShapeError(fmt::format("DiffusionAttention: expected {} channels in dim 2 of a [B,S,C] input, got {} in {}",
+                                   channels, input.dim(2), shape));
+    }
+    spec.layout = Layout::Sequence;
+    spec.seq_len = input.dim(1);
+  } else if (input.rank() == 4) {
+    if (input.dim(1) != channels) {
+      throw ShapeError(fmt::format("DiffusionAttention: expected {} channels in dim 1 of a [B,C,H,W] input, got {} in {}",
+                                   channels, input.dim(1), shape));
+    }
+    if (input.dim(2) != input.dim(3)) {
+      throw ShapeError(fmt::format("DiffusionAttention: expected a square image (H == W), got H={} W={} in {}",
+                                   input.dim(2), input.dim(3), shape));
+    }
+    if (input.dim(2) != spatial) {
+      throw ShapeError(fmt::format("DiffusionAttention: expected H == W == spatial_size {}, got {} in {}", spatial,
+                                   input.dim(2), shape));
+    }
+    spec.layout = Layout::Image;
+    spec.seq_len = checked_mul(input.dim(2), input.dim(3), "image positions H*W");
+  } else {
+    throw ShapeError(fmt::format(
+        "DiffusionAttention: expected rank 3 [B,S,C] or rank 4 [B,C,H,W], got rank {} {}", input.rank(), shape));
+  }
+  spec.kind = spec.seq_len >= threshold ? AttentionKind::Flash : AttentionKind::Standard;
+  return spec;
+}
+
+template <typename T>
+void DiffusionAttention<T>::State::run_forward(const AttentionSpec& spec, int64_t batch, const T* x, T* y) {
+  switch (engine) {
+    case Engine::Reference: reference::forward(spec, batch, x, weights(), y, &saved); return;
+    case Engine::Fallback:
+    case Engine::Jit: break;
+  }
+  throw InvalidArgument(engine_unavailable_message(engine));
+}
+
+template <typename T>
+void DiffusionAttention<T>::State::run_backward(const T* dy, T* dx) {
+  gradients.assign(parameters.size(), T(0));
+  const reference::AttentionGradients<T> grads{gradient(0), gradient(1), gradient(2), gradient(3), gradient(4)};
+  switch (engine) {
+    case Engine::Reference: reference::backward(last_spec, last_batch, dy, weights(), saved, dx, grads); return;
+    case Engine::Fallback:
+    case Engine::Jit: break;
+  }
+  throw InvalidArgument(engine_unavailable_message(engine));
+}
+
+template <typename T>
+DiffusionAttention<T>::DiffusionAttention(int64_t channels, int64_t num_heads, int64_t spatial_size,
+                                          int64_t flash_attention_threshold, bool use_causal_mask, uint64_t seed)
+    : state_(std::make_unique<State>()) {
+  require_positive(channels, "channels");
+  require_positive(num_heads, "num_heads");
+  require_positive(spatial_size, "spatial_size");
+  if (channels % num_heads != 0) {
+    throw InvalidArgument(fmt::format(
+        "DiffusionAttention: expected channels divisible by num_heads, got channels={} num_heads={} (remainder {})",
+        channels, num_heads, channels % num_heads));
+  }
+  if (flash_attention_threshold < 0) {
+    throw InvalidArgument(fmt::format("DiffusionAttention: expected flash_attention_threshold >= 0, got {}",
+                                      flash_attention_threshold));
+  }
+  State& s = *state_;
+  s.channels = channels;
+  s.heads = num_heads;
+  s.spatial = spatial_size;
+  s.threshold = flash_attention_threshold;
+  s.causal = use_causal_mask;
+  const int64_t matrix = checked_mul(channels, channels, "weight matrix C*C");
+  s.parameters.assign(static_cast<std::size_t>(checked_add(checked_mul(4, matrix, "parameters"), channels, "parameters")),
+                      T(0));
+  // Xavier/Glorot uniform for a C -> C projection; the bias stays zero.
+  std::mt19937_64 rng(seed);
+  const double limit = std::sqrt(6.0 / static_cast<double>(channels + channels));
+  reference::fill_uniform(std::span<T>(s.parameters.data(), static_cast<std::size_t>(4 * matrix)), rng, limit);
+}
+
+template <typename T>
+DiffusionAttention<T>::~DiffusionAttention() = default;
+template <typename T>
+DiffusionAttention<T>::DiffusionAttention(DiffusionAttention&&) noexcept = default;
+template <typename T>
+DiffusionAttention<T>& DiffusionAttention<T>::operator=(DiffusionAttention&&) noexcept = default;
+
+template <typename T>
+int64_t DiffusionAttention<T>::channels() const { return state_->channels; }
+template <typename T>
+int64_t DiffusionAttention<T>::num_heads() const { return state_->heads; }
+template <typename T>
+int64_t DiffusionAttention<T>::head_dim() const { return state_->channels / state_->heads; }
+template <typename T>
+int64_t DiffusionAttention<T>::spatial_size() const { return state_->spatial; }
+template <typename T>
+int64_t DiffusionAttention<T>::flash_attention_threshold() const { return state_->threshold; }
+template <typename T>
+bool DiffusionAttention<T>::use_causal_mask() const { return state_->causal; }
+
+template <typename T>
+bool DiffusionAttention<T>::flash_attention_enabled() const {
+  // spatial^2 may not fit int64 for absurd sizes; then it certainly exceeds any threshold.
+  const int64_t s = state_->spatial;
+  return s > state_->threshold / s || s * s >= state_->threshold;
+}
+
+template <typename T>
+Tensor<T> DiffusionAttention<T>::forward(const Tensor<T>& input) {
+  State& s = *state_;
+  const AttentionSpec spec = s.spec_for(input);
+  const int64_t batch = input.dim(0);
+  Tensor<T> output(input.shape());
+  // Drop the previous forward first: if this one throws, backward must not pair stale activations
+  // with the new call.
+  s.has_forward = false;
+  s.run_forward(spec, batch, input.data(), output.data());
+  s.last_spec = spec;
+  s.last_batch = batch;
+  s.last_output_shape = output.shape();
+  s.last_used_flash = spec.kind == AttentionKind::Flash;
+  s.has_forward = true;
+  return output;
+}
+
+template <typename T>
+Tensor<T> DiffusionAttention<T>::backward(const Tensor<T>& grad_output) {
+  State& s = *state_;
+  if (!s.has_forward) {
+    throw StateError("DiffusionAttention::backward: expected a forward pass first, got none since construction or reset_state");
+  }
+  if (grad_output.shape() != s.last_output_shape) {
+    throw ShapeError(fmt::format("DiffusionAttention::backward: expected grad_output of the last output's shape {}, got {}",
+                                 shape_to_string(s.last_output_shape), grad_output.shape_string()));
+  }
+  Tensor<T> grad_input(grad_output.shape());
+  s.run_backward(grad_output.data(), grad_input.data());
+  return grad_input;
+}
+
+template <typename T>
+void DiffusionAttention<T>::update_parameters(T learning_rate) {
+  State& s = *state_;
+  if (s.gradients.empty()) {
+    throw StateError("DiffusionAttention::update_parameters: expected gradients from a backward pass, got none");
+  }
+  if (!std::isfinite(static_cast<double>(learning_rate))) {
+    throw InvalidArgument(fmt::format("DiffusionAttention::update_parameters: expected a finite learning rate, got {}",
+                                      static_cast<double>(learning_rate)));
+  }
+  for (std::size_t i = 0; i < s.parameters.size(); ++i) s.parameters[i] -= learning_rate * s.gradients[i];
+}
+
+template <typename T>
+std::vector<T> DiffusionAttention<T>::get_parameters() const {
+  return state_->parameters;
+}
+
+template <typename T>
+void DiffusionAttention<T>::set_parameters(std::span<const T> parameters) {
+  State& s = *state_;
+  if (parameters.size() != s.parameters.size()) {
+    throw InvalidArgument(fmt::format("DiffusionAttention::set_parameters: expected {} values (4*C*C + C, C={}), got {}",
+                                      s.parameters.size(), s.channels, parameters.size()));
+  }
+  std::copy(parameters.begin(), parameters.end(), s.parameters.begin());
+}
+
+template <typename T>
+int64_t DiffusionAttention<T>::parameter_count() const {
+  return static_cast<int64_t>(state_->parameters.size());
+}
+
+template <typename T>
+std::vector<T> DiffusionAttention<T>::get_parameter_gradients() const {
+  return state_->gradients;
+}
+
+template <typename T>
+void DiffusionAttention<T>::reset_state() {
+  State& s = *state_;
+  s.has_forward = false;
+  s.saved = {};
+  s.last_output_shape.clear();
+  s.gradients.clear();
+  s.gradients.shrink_to_fit();
+}
+
+template <typename T>
+Diagnostics DiffusionAttention<T>::diagnostics() const {
+  const State& s = *state_;
+  Diagnostics d = {
+      {"Channels", std::to_string(s.channels)},
+      {"NumHeads", std::to_string(s.heads)},
+      {"HeadDim", std::to_string(head_dim())},
+      {"SpatialSize", std::to_string(s.spatial)},
+      {"FlashAttentionThreshold", std::to_string(s.threshold)},
+      {"LastUsedFlashAttention", bool_string(s.last_used_flash)},
+      {"Engine", to_string(s.engine)},
+      // The reference engine runs no generated kernel and compiles nothing.
+      {"KernelName", "none"},
+      {"CompileMs", "0"},
+      {"CacheHit", "false"},
+      {"Isa", "scalar"},
+  };
+  if (!s.compile_fallback_reason.empty()) d.emplace_back("CompileFallbackReason", s.compile_fallback_reason);
+  return d;
+}
+
+template <typename T>
+bool DiffusionAttention<T>::supports_jit_compilation() const {
+  // No JIT engine is linked into the layer yet, so no specialised kernel can be built.
+  return false;
+}
+
+template <typename T>
+void DiffusionAttention<T>::compile(const CompileOptions& options) {
+  const std::string reason = "JIT not available in this build: expected an LLVM JIT engine, got none";
+  if (!options.fallback_on_error) throw CompileError("DiffusionAttention::compile: " + reason);
+  state_->compile_fallback_reason = fmt::format("{}; running on the {} engine", reason, to_string(state_->engine));
+}
+
+template <typename T>
+Engine DiffusionAttention<T>::engine() const { return state_->engine; }
+
+template <typename T>
+void DiffusionAttention<T>::set_engine(Engine engine) {
+  if (!engine_available(engine)) throw InvalidArgument("DiffusionAttention::set_engine: " + engine_unavailable_message(engine));
+  state_->engine = engine;
+}
+
+template <typename T>
+const T* DiffusionAttention<T>::wq() const { return state_->param(0); }
+template <typename T>
+const T* DiffusionAttention<T>::wk() const { return state_->param(1); }
+template <typename T>
+const T* DiffusionAttention<T>::wv() const { return state_->param(2); }
+template <typename T>
+const T* DiffusionAttention<T>::wo() const { return state_->param(3); }
+template <typename T>
+const T* DiffusionAttention<T>::bo() const { return state_->param(4); }
+
+template class DiffusionAttention<float>;
+template class DiffusionAttention<double>;
+
+}  // namespace flashjit
