@@ -19,6 +19,7 @@
 
 #include "compiler/attention_spec.h"
 #include "ir/node_ptr.h"
+#include "layers/weight_validation.h"
 #include "runtime/tensor.h"
 
 namespace flashjit {
@@ -71,6 +72,28 @@ class DiffusionAttention {
   int64_t parameter_count() const;
   // Gradients in the same order as get_parameters(); empty before any backward.
   std::vector<T> get_parameter_gradients() const;
+
+  // IWeightLoadable (implemented in diffusion_attention_weights.cpp). A parameter goes by its
+  // diffusers name (to_q.weight, to_k.weight, to_v.weight, to_out.0.weight, stored [out, in] for
+  // y = x.W^T, so transposed on the way in and out; to_out.0.bias) or its native name (Wq, Wk, Wv,
+  // Wo, stored [in, out] for y = x.W; bo).
+  //
+  // The diffusers names, in get_parameters() order.
+  std::vector<std::string> parameter_names() const;
+  // Copies the parameter into `out` in the convention of `name`; false for an unknown name.
+  bool try_get_parameter(const std::string& name, Tensor<T>& out) const;
+  // InvalidArgument for an unknown name, ShapeError for a shape other than [C, C] (or [C] for the
+  // bias).
+  void set_parameter(const std::string& name, const Tensor<T>& value);
+  // Matches the keys that start with `prefix` (e.g. a whole UNet checkpoint with prefix
+  // "down_blocks.0.attentions.0.transformer_blocks.0.attn1.") against the parameters.
+  WeightValidation validate_weights(const std::map<std::string, Tensor<T>>& weights,
+                                    const std::string& prefix = "") const;
+  // Strict: validates everything first and throws (ShapeError for wrong shapes, InvalidArgument
+  // otherwise) unless validate_weights(...).ok(), leaving the weights untouched. Non-strict: loads
+  // the matched keys and skips the rest. Returns the validation either way.
+  WeightValidation load_weights(const std::map<std::string, Tensor<T>>& weights, const std::string& prefix = "",
+                                bool strict = true);
 
   void reset_state();
   Diagnostics diagnostics() const;

@@ -1,0 +1,32 @@
+// AtomicFileWriter: writes a temporary file next to the destination and renames it into place on
+// commit(), so readers see either the old file or the complete new one, never a partial write.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <span>
+#include <string_view>
+
+namespace flashjit::io {
+
+class AtomicFileWriter {
+ public:
+  // Creates the temporary file in path's directory. Throws IoError naming path.
+  explicit AtomicFileWriter(std::filesystem::path path);
+  // Without commit(), the temporary file is removed and the destination is left as it was.
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  void write(std::span<const std::byte> bytes);
+  void write(std::string_view text);
+  // Flushes to disk and renames over the destination.
+  void commit();
+
+ private:
+  std::filesystem::path path_;
+  std::filesystem::path temp_path_;
+  int fd_ = -1;
+};
+
+}  // namespace flashjit::io

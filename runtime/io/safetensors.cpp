@@ -1,0 +1,268 @@
+#include "runtime/io/safetensors.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "ir/checked_math.h"
+#include "runtime/io/atomic_file.h"
+#include "runtime/io/half.h"
+#include "runtime/io/mapped_file.h"
+
+namespace flashjit::io {
+
+// Both formats are little-endian; decoding copies bytes straight into floats.
+static_assert(std::endian::native == std::endian::little, "flashjit's file readers assume a little-endian host");
+
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kMetadataKey = "__metadata__";
+
+struct Entry {
+  std::string name;
+  StoredDType dtype;
+  std::vector<int64_t> shape;
+  int64_t begin;  // byte offsets into the data section
+  int64_t end;
+};
+
+[[noreturn]] void fail(const std::string& source, std::string_view what) {
+  throw IoError(fmt::format("{}: {}", source, what));
+}
+
+[[noreturn]] void fail(const std::string& source, const std::string& tensor, std::string_view what) {
+  throw IoError(fmt::format("{}: tensor \"{}\": {}", source, tensor, what));
+}
+
+std::optional<StoredDType> parse_dtype(const std::string& s) {
+  for (StoredDType d : {StoredDType::F16, StoredDType::BF16, StoredDType::F32, StoredDType::F64})
+    if (s == to_string(d)) return d;
+  return std::nullopt;
+}
+
+// A JSON integer as int64: rejects floats, negatives and values past int64.
+int64_t parse_size(const std::string& source, const std::string& tensor, const json& v, std::string_view what) {
+  if (!v.is_number_integer())
+    fail(source, tensor, fmt::format("{} must be a non-negative integer, got {}", what, v.dump()));
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<uint64_t>();
+    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      fail(source, tensor, fmt::format("{} {} is too large (limit 2^63-1)", what, u));
+    return static_cast<int64_t>(u);
+  }
+  const auto s = v.get<int64_t>();
+  if (s < 0) fail(source, tensor, fmt::format("{} must be a non-negative integer, got {}", what, s));
+  return s;
+}
+
+Entry parse_entry(const std::string& source, const std::string& name, const json& v, int64_t data_size) {
+  if (!v.is_object()) fail(source, name, fmt::format("expected an object, got {}", v.type_name()));
+  for (const auto& [key, _] : v.items())
+    if (key != "dtype" && key != "shape" && key != "data_offsets")
+      fail(source, name, fmt::format("unexpected key \"{}\" (expected dtype, shape, data_offsets)", key));
+  for (const char* key : {"dtype", "shape", "data_offsets"})
+    if (!v.contains(key)) fail(source, name, fmt::format("missing key \"{}\"", key));
+
+  const json& dtype = v["dtype"];
+  if (!dtype.is_string()) fail(source, name, fmt::format("dtype must be a string, got {}", dtype.dump()));
+  const std::optional<StoredDType> stored = parse_dtype(dtype.get<std::string>());
+  if (!stored)
+    fail(source, name, fmt::format("dtype \"{}\" is not supported (expected F16, BF16, F32 or F64)",
+                                   dtype.get<std::string>()));
+
+  const json& shape_json = v["shape"];
+  if (!shape_json.is_array())
+    fail(source, name, fmt::format("shape must be an array, got {}", shape_json.type_name()));
+  std::vector<int64_t> shape;
+  for (const json& d : shape_json) shape.push_back(parse_size(source, name, d, "shape dimension"));
+
+  const json& offsets = v["data_offsets"];
+  if (!offsets.is_array() || offsets.size() != 2)
+    fail(source, name, fmt::format("data_offsets must be [begin, end], got {}", offsets.dump()));
+  const int64_t begin = parse_size(source, name, offsets[0], "data_offsets begin");
+  const int64_t end = parse_size(source, name, offsets[1], "data_offsets end");
+  if (begin > end) fail(source, name, fmt::format("data_offsets [{}, {}] end before they begin", begin, end));
+
+  int64_t bytes = 0;
+  try {
+    bytes = checked_mul(checked_element_count(shape, "shape"), stored_size(*stored), "byte size");
+  } catch (const InvalidArgument& e) {
+    fail(source, name, fmt::format("shape {} is too large: {}", shape_to_string(shape), e.what()));
+  }
+  if (end - begin != bytes)
+    fail(source, name,
+         fmt::format("dtype {} and shape {} need {} bytes, but data_offsets [{}, {}] hold {}",
+                     to_string(*stored), shape_to_string(shape), bytes, begin, end, end - begin));
+  if (end > data_size)
+    fail(source, name,
+         fmt::format("data_offsets [{}, {}] run past the end of the data section ({} bytes)", begin, end,
+                     data_size));
+  return Entry{name, *stored, std::move(shape), begin, end};
+}
+
+std::map<std::string, std::string> parse_metadata(const std::string& source, const json& v) {
+  if (!v.is_object()) fail(source, fmt::format("__metadata__ must be an object, got {}", v.type_name()));
+  std::map<std::string, std::string> metadata;
+  for (const auto& [key, value] : v.items()) {
+    if (!value.is_string())
+      fail(source, fmt::format("__metadata__ \"{}\" must be a string, got {}", key, value.type_name()));
+    metadata.emplace(key, value.get<std::string>());
+  }
+  return metadata;
+}
+
+// Parses the header JSON; a key repeated inside one object is an error (JSON parsers disagree on
+// which copy wins, so a repeated tensor could hide another's bytes).
+json parse_header_json(const std::string& source, std::string_view text) {
+  std::vector<std::set<std::string>> keys_per_object;
+  const json::parser_callback_t check_duplicates = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) keys_per_object.emplace_back();
+    if (event == json::parse_event_t::object_end) keys_per_object.pop_back();
+    if (event == json::parse_event_t::key && !keys_per_object.back().insert(parsed.get<std::string>()).second)
+      fail(source, fmt::format("header repeats the key \"{}\" within one object", parsed.get<std::string>()));
+    return true;
+  };
+  try {
+    return json::parse(text.begin(), text.end(), check_duplicates);
+  } catch (const json::exception& e) {
+    fail(source, fmt::format("header is not valid JSON: {}", e.what()));
+  }
+}
+
+// Tensors must tile the data section: sorted by offset, each begins where the previous ended, and
+// the last ends at the end of the file. Overlaps would alias tensors; gaps and trailing bytes mean
+// the header does not describe the file.
+void check_coverage(const std::string& source, std::vector<const Entry*> entries, int64_t data_size) {
+  std::sort(entries.begin(), entries.end(), [](const Entry* a, const Entry* b) {
+    return std::tie(a->begin, a->end) < std::tie(b->begin, b->end);
+  });
+  int64_t cursor = 0;
+  const Entry* previous = nullptr;
+  for (const Entry* e : entries) {
+    if (e->begin < cursor)
+      fail(source, e->name,
+           fmt::format("data_offsets [{}, {}] overlap tensor \"{}\" [{}, {}]", e->begin, e->end, previous->name,
+                       previous->begin, previous->end));
+    if (e->begin > cursor)
+      fail(source, fmt::format("bytes [{}, {}) of the data section belong to no tensor", cursor, e->begin));
+    cursor = e->end;
+    previous = e;
+  }
+  if (cursor != data_size)
+    fail(source, fmt::format("{} trailing bytes after the last tensor (data section {} bytes, tensors cover {})",
+                             data_size - cursor, data_size, cursor));
+}
+
+template <typename T, typename Convert>
+Tensor<T> decode(std::span<const std::byte> bytes, const std::vector<int64_t>& shape, Convert convert) {
+  Tensor<T> out(shape);
+  for (int64_t i = 0; i < out.size(); ++i) {
+    uint16_t bits = 0;
+    std::memcpy(&bits, bytes.data() + 2 * i, 2);
+    out[i] = convert(bits);
+  }
+  return out;
+}
+
+template <typename T>
+Tensor<T> copy_out(std::span<const std::byte> bytes, const std::vector<int64_t>& shape) {
+  Tensor<T> out(shape);
+  if (!bytes.empty()) std::memcpy(out.data(), bytes.data(), bytes.size());
+  return out;
+}
+
+HostTensor decode_entry(const Entry& e, std::span<const std::byte> data) {
+  const auto bytes = data.subspan(static_cast<std::size_t>(e.begin), static_cast<std::size_t>(e.end - e.begin));
+  if (e.dtype == StoredDType::F16) return HostTensor(decode<float>(bytes, e.shape, half_to_float), e.dtype);
+  if (e.dtype == StoredDType::BF16) return HostTensor(decode<float>(bytes, e.shape, bfloat16_to_float), e.dtype);
+  if (e.dtype == StoredDType::F32) return HostTensor(copy_out<float>(bytes, e.shape));
+  return HostTensor(copy_out<double>(bytes, e.shape));
+}
+
+std::span<const std::byte> tensor_bytes(const HostTensor& t) {
+  if (const auto* f = t.get_if<float>()) return std::as_bytes(f->span());
+  return std::as_bytes(t.get_if<double>()->span());
+}
+
+}  // namespace
+
+SafetensorsContents parse_safetensors(std::span<const std::byte> file, const std::string& source,
+                                      const TensorNameFilter& keep) {
+  if (file.size() < 8)
+    fail(source, fmt::format("truncated: expected at least 8 bytes (the header length), got {}", file.size()));
+  uint64_t header_size = 0;
+  std::memcpy(&header_size, file.data(), 8);
+  if (header_size > kMaxSafetensorsHeaderBytes)
+    fail(source, fmt::format("header length {} exceeds the limit of {} bytes", header_size,
+                             kMaxSafetensorsHeaderBytes));
+  if (header_size > file.size() - 8)
+    fail(source, fmt::format("header length {} runs past the end of the file ({} bytes after the length field)",
+                             header_size, file.size() - 8));
+  const auto* header_begin = reinterpret_cast<const char*>(file.data() + 8);
+  const json header = parse_header_json(source, std::string_view(header_begin, header_size));
+  if (!header.is_object()) fail(source, fmt::format("header must be a JSON object, got {}", header.type_name()));
+
+  const std::span<const std::byte> data = file.subspan(8 + header_size);
+  const auto data_size = static_cast<int64_t>(data.size());
+  SafetensorsContents contents;
+  std::vector<Entry> entries;
+  for (const auto& [name, value] : header.items()) {
+    if (name == kMetadataKey)
+      contents.metadata = parse_metadata(source, value);
+    else
+      entries.push_back(parse_entry(source, name, value, data_size));
+  }
+  std::vector<const Entry*> pointers;
+  for (const Entry& e : entries) pointers.push_back(&e);
+  check_coverage(source, std::move(pointers), data_size);
+
+  for (const Entry& e : entries)
+    if (!keep || keep(e.name)) contents.tensors.emplace(e.name, decode_entry(e, data));
+  return contents;
+}
+
+SafetensorsContents read_safetensors(const std::filesystem::path& path, const TensorNameFilter& keep) {
+  const MappedFile file(path);
+  return parse_safetensors(file.bytes(), path.string(), keep);
+}
+
+void write_safetensors(const std::filesystem::path& path, const std::map<std::string, HostTensor>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  json header = json::object();
+  if (!metadata.empty()) header[std::string(kMetadataKey)] = metadata;
+  int64_t offset = 0;
+  for (const auto& [name, tensor] : tensors) {
+    if (name == kMetadataKey)
+      throw InvalidArgument(fmt::format("{}: a tensor cannot be named \"{}\"", path.string(), kMetadataKey));
+    const int64_t end = offset + static_cast<int64_t>(tensor_bytes(tensor).size());
+    header[name] = {{"dtype", tensor.dtype() == DType::F32 ? "F32" : "F64"},
+                    {"shape", tensor.shape()},
+                    {"data_offsets", {offset, end}}};
+    offset = end;
+  }
+  std::string text;
+  try {
+    text = header.dump();
+  } catch (const json::exception& e) {
+    throw InvalidArgument(fmt::format("{}: tensor names and metadata must be valid UTF-8: {}", path.string(), e.what()));
+  }
+  text.append((8 - text.size() % 8) % 8, ' ');
+  const uint64_t header_size = text.size();
+
+  AtomicFileWriter out(path);
+  out.write(std::as_bytes(std::span<const uint64_t>(&header_size, 1)));
+  out.write(text);
+  for (const auto& [name, tensor] : tensors) out.write(tensor_bytes(tensor));
+  out.commit();
+}
+
+}  // namespace flashjit::io
