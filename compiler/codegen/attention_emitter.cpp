@@ -1,0 +1,458 @@
+#include "compiler/codegen/attention_emitter.h"
+
+#include <algorithm>
+#include <functional>
+#include <limits>
+#include <vector>
+
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/Intrinsics.h>
+
+#include "compiler/codegen/exp2_emitter.h"
+#include "compiler/codegen/kernel_signature.h"
+#include "compiler/codegen/vector_ops.h"
+#include "ir/error.h"
+
+namespace flashjit::codegen {
+
+namespace {
+
+// The online softmax rescales the output accumulator only when a key block's max exceeds the
+// running max by more than this (log2 units). With real and random data the max settles within a
+// few blocks, so almost every block skips the rescale; probabilities stay below 2^8, far from
+// overflow in either precision, and the final division by the sum cancels the offset exactly.
+constexpr double kRescaleThreshold = 8.0;
+// Finite start for the running max, so a block whose keys are all masked (-inf) never computes
+// -inf - -inf, and exp2(start - any score) is exactly 0.
+constexpr double kInitialMax = -1e30;
+// Standard attention keeps the tile's scores on the stack; beyond this it must use flash.
+constexpr int64_t kMaxScoreBufferBytes = int64_t{1} << 20;
+constexpr uint64_t kStackAlign = 64;
+// Steps of the head-dimension loops per loop iteration: enough to hide loop overhead and FMA
+// latency, small enough to keep the hot loop in the op cache for head_dim 160.
+constexpr int64_t kHeadDimUnroll = 4;
+
+// Compile-time sizes of one kernel.
+struct Shape {
+  int64_t n, channels, heads, head_dim, query_block, key_block, query_vectors, query_blocks,
+      full_key_blocks, tail_keys;
+  int lanes;
+  bool causal, flash;
+
+  static Shape of(const AttentionSpec& spec, const AttentionSchedule& schedule) {
+    Shape s{};
+    s.n = spec.seq_len;
+    s.channels = spec.channels;
+    s.heads = spec.heads;
+    s.head_dim = spec.head_dim();
+    s.query_block = schedule.query_block;
+    s.key_block = schedule.key_block;
+    s.lanes = schedule.lanes;
+    s.query_vectors = schedule.query_block / schedule.lanes;
+    s.query_blocks = (spec.seq_len + schedule.query_block - 1) / schedule.query_block;
+    s.full_key_blocks = spec.seq_len / schedule.key_block;
+    s.tail_keys = spec.seq_len % schedule.key_block;
+    s.causal = spec.causal;
+    s.flash = spec.kind == AttentionKind::Flash;
+    return s;
+  }
+};
+
+// A block of consecutive keys processed with its scores in registers. `size` is a constant so the
+// tail block gets its own code; `masked` blocks straddle the causal diagonal.
+struct KeyBlock {
+  llvm::Value* first_key;  // i64
+  int64_t size;
+  bool masked;
+};
+
+using ScoreTile = std::vector<std::vector<llvm::Value*>>;  // [key in block][query vector]
+
+class AttentionEmitter {
+ public:
+  AttentionEmitter(llvm::Module& module, const Shape& shape, uint64_t element_bytes,
+                   llvm::Type* element)
+      : module_(module), s_(shape), b_(module.getContext()), vec_(b_, element, shape.lanes),
+        element_bytes_(element_bytes) {
+    use_kernel_fast_math(b_);
+  }
+
+  void emit(const std::string& name) {
+    KernelBody body = declare_kernel(module_, name, {ArgField::Q, ArgField::K, ArgField::V, ArgField::O},
+                                     kStackAlign);
+    q_ = body.buffers[0];
+    k_ = body.buffers[1];
+    v_ = body.buffers[2];
+    o_ = body.buffers[3];
+    b_.SetInsertPoint(&body.function->getEntryBlock());
+
+    qt_ = entry_alloca(b_, vec_.element(), s_.head_dim * s_.query_block, kStackAlign, "qt");
+    acc_ = entry_alloca(b_, vec_.element(), s_.head_dim * s_.query_block, kStackAlign, "acc");
+    if (!s_.flash)
+      scores_ = entry_alloca(b_, vec_.element(), s_.n * s_.query_block, kStackAlign, "scores");
+    max_ = entry_alloca(b_, vec_.type(), s_.query_vectors, kStackAlign, "max");
+    sum_ = entry_alloca(b_, vec_.type(), s_.query_vectors, kStackAlign, "sum");
+
+    emit_loop(b_, body.tile_begin, body.tile_end, "tile",
+              [&](llvm::Value* tile) { emit_tile(tile, body.batch); });
+    b_.CreateRetVoid();
+    emit_tiles_function(module_, name, s_.heads * s_.query_blocks);
+  }
+
+ private:
+  llvm::Value* i64(int64_t v) { return b_.getInt64(static_cast<uint64_t>(v)); }
+  llvm::Value* mul(llvm::Value* a, int64_t c) { return b_.CreateMul(a, i64(c), "", true, true); }
+  llvm::Value* add(llvm::Value* a, llvm::Value* c) { return b_.CreateAdd(a, c, "", true, true); }
+  llvm::Value* add(llvm::Value* a, int64_t c) { return add(a, i64(c)); }
+
+  uint64_t vector_align() const { return element_bytes_ * static_cast<uint64_t>(s_.lanes); }
+  // &buffer[row][q * lanes] of a [rows][query_block] stack buffer.
+  llvm::Value* row_at(llvm::Value* buffer, llvm::Value* row, int64_t q) {
+    return vec_.at(buffer, add(mul(row, s_.query_block), q * s_.lanes));
+  }
+  llvm::Value* slot(llvm::Value* slots, int64_t q) {
+    return b_.CreateConstInBoundsGEP1_64(vec_.type(), slots, static_cast<uint64_t>(q));
+  }
+  llvm::Value* load_slot(llvm::Value* slots, int64_t q) {
+    return b_.CreateAlignedLoad(vec_.type(), slot(slots, q), llvm::Align(vector_align()));
+  }
+  void store_slot(llvm::Value* slots, int64_t q, llvm::Value* value) {
+    b_.CreateAlignedStore(value, slot(slots, q), llvm::Align(vector_align()));
+  }
+
+  // Tile -> (batch, head, query block), then the tile's pointers.
+  void emit_tile(llvm::Value* tile, llvm::Value* batch) {
+    llvm::Value *query_block, *batch_head;
+    if (s_.causal) {
+      // Heaviest query block first over all (batch, head) pairs.
+      auto* pairs = mul(batch, s_.heads);
+      auto* rank = b_.CreateUDiv(tile, pairs);
+      batch_head = b_.CreateURem(tile, pairs);
+      query_block = b_.CreateSub(i64(s_.query_blocks - 1), rank);
+    } else {
+      query_block = b_.CreateURem(tile, i64(s_.query_blocks));
+      batch_head = b_.CreateUDiv(tile, i64(s_.query_blocks));
+    }
+    auto* b = b_.CreateUDiv(batch_head, i64(s_.heads));
+    auto* h = b_.CreateURem(batch_head, i64(s_.heads));
+    query_block_ = query_block;
+    q0_ = mul(query_block, s_.query_block);
+
+    auto* head_offset = add(mul(b, s_.n * s_.channels), mul(h, s_.head_dim));
+    q_head_ = vec_.at(q_, head_offset);
+    k_head_ = vec_.at(k_, head_offset);
+    v_head_ = vec_.at(v_, head_offset);
+    o_tile_ = vec_.at(o_, add(add(mul(b, s_.channels * s_.n), mul(h, s_.head_dim * s_.n)), q0_));
+
+    gather_queries();
+    reset_accumulators();
+    if (s_.flash)
+      for_each_key_block([&](const KeyBlock& block) { flash_step(block); });
+    else
+      standard_softmax();
+    store_output();
+  }
+
+  // Qt[i][ql] = q[q0 + ql][i]. Rows past N repeat row N-1: their results are finite and never
+  // stored, and no code needs to know which lanes are padding.
+  void gather_queries() {
+    emit_loop(b_, i64(0), i64(s_.query_block), "gather", [&](llvm::Value* ql) {
+      auto* row = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, add(q0_, ql), i64(s_.n - 1));
+      auto* src = vec_.at(q_head_, mul(row, s_.channels));
+      emit_unrolled_loop(b_, s_.head_dim, 8, "gather_dim", [&](llvm::Value* i) {
+        auto* value = b_.CreateAlignedLoad(vec_.element(), vec_.at(src, i),
+                                           llvm::Align(element_bytes_));
+        b_.CreateAlignedStore(value, vec_.at(qt_, add(mul(i, s_.query_block), ql)),
+                              llvm::Align(element_bytes_));
+      });
+    });
+  }
+
+  void reset_accumulators() {
+    for (int64_t q = 0; q < s_.query_vectors; ++q) {
+      store_slot(max_, q, vec_.constant(kInitialMax));
+      store_slot(sum_, q, vec_.constant(0.0));
+    }
+    emit_unrolled_loop(b_, s_.head_dim, kHeadDimUnroll, "clear", [&](llvm::Value* i) {
+      for (int64_t q = 0; q < s_.query_vectors; ++q)
+        vec_.store(vec_.constant(0.0), row_at(acc_, i, q), vector_align());
+    });
+  }
+
+  // Visits the key blocks the tile's queries can see: all of them without a causal mask; with one,
+  // the blocks wholly below the diagonal unmasked, those straddling it masked, none above it.
+  void for_each_key_block(const std::function<void(const KeyBlock&)>& visit) {
+    const int64_t kb = s_.key_block;
+    auto full_blocks = [&](llvm::Value* begin, llvm::Value* end, bool masked, const char* name) {
+      emit_loop(b_, begin, end, name, [&](llvm::Value* block) {
+        visit(KeyBlock{mul(block, kb), kb, masked});
+      });
+    };
+    auto* tail_first = i64(s_.full_key_blocks * kb);
+    if (!s_.causal) {
+      if (s_.full_key_blocks > 0) full_blocks(i64(0), i64(s_.full_key_blocks), false, "keys");
+      if (s_.tail_keys > 0) visit(KeyBlock{tail_first, s_.tail_keys, false});
+      return;
+    }
+    auto min_full = [&](llvm::Value* v) {
+      return b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, v, i64(s_.full_key_blocks));
+    };
+    auto* last_query = add(q0_, s_.query_block - 1);
+    // Blocks whose last key <= q0 are visible to every query of the tile.
+    auto* unmasked = min_full(b_.CreateUDiv(add(q0_, 1), i64(kb)));
+    // Blocks whose first key <= the tile's last query are visible to some.
+    auto* visible = min_full(b_.CreateUDiv(add(last_query, kb), i64(kb)));
+    full_blocks(i64(0), unmasked, false, "keys");
+    full_blocks(unmasked, visible, true, "diagonal_keys");
+    if (s_.tail_keys > 0)
+      emit_if(b_, b_.CreateICmpSLE(tail_first, last_query), "tail_keys",
+              [&] { visit(KeyBlock{tail_first, s_.tail_keys, true}); });
+  }
+
+  // S[j][qv] = sum_i K[first + j][i] * Qt[i][qv], with keys past a query's position set to -inf
+  // in masked blocks. The tile stays in registers: key_block * query_vectors accumulators.
+  ScoreTile scores(const KeyBlock& block) {
+    std::vector<llvm::Value*> rows, slots;
+    for (int64_t j = 0; j < block.size; ++j)
+      rows.push_back(vec_.at(k_head_, mul(add(block.first_key, j), s_.channels)));
+    for (int64_t j = 0; j < block.size * s_.query_vectors; ++j) {
+      slots.push_back(entry_alloca(b_, vec_.type(), 1, vector_align(), "s"));
+      b_.CreateStore(vec_.constant(0.0), slots.back());
+    }
+    emit_unrolled_loop(b_, s_.head_dim, kHeadDimUnroll, "qk", [&](llvm::Value* i) {
+      std::vector<llvm::Value*> queries;
+      for (int64_t q = 0; q < s_.query_vectors; ++q)
+        queries.push_back(vec_.load(row_at(qt_, i, q), vector_align()));
+      for (int64_t j = 0; j < block.size; ++j) {
+        auto* key = vec_.broadcast(vec_.at(rows[j], i));
+        for (int64_t q = 0; q < s_.query_vectors; ++q) {
+          auto* s = slots[j * s_.query_vectors + q];
+          b_.CreateStore(vec_.fma(key, queries[q], b_.CreateLoad(vec_.type(), s)), s);
+        }
+      }
+    });
+    ScoreTile tile(block.size);
+    for (int64_t j = 0; j < block.size; ++j)
+      for (int64_t q = 0; q < s_.query_vectors; ++q)
+        tile[j].push_back(b_.CreateLoad(vec_.type(), slots[j * s_.query_vectors + q]));
+    if (block.masked) mask_future_keys(block, tile);
+    return tile;
+  }
+
+  // Key first+j is hidden from query q0+q*lanes+l when first+j > q0+q*lanes+l, i.e. when
+  // first-q0 > q*lanes+l-j: one splat per block, one compare and select per score vector.
+  void mask_future_keys(const KeyBlock& block, ScoreTile& tile) {
+    auto* offset = vec_.splat(b_.CreateTrunc(b_.CreateSub(block.first_key, q0_), b_.getInt32Ty()));
+    auto* minus_inf = vec_.constant(-std::numeric_limits<double>::infinity());
+    for (int64_t j = 0; j < block.size; ++j)
+      for (int64_t q = 0; q < s_.query_vectors; ++q) {
+        auto* hidden = b_.CreateICmpSGT(offset, vec_.iota_i32(q * s_.lanes - j));
+        tile[j][q] = b_.CreateSelect(hidden, minus_inf, tile[j][q]);
+      }
+  }
+
+  // Acc[i][qv] += sum_j V[first + j][i] * P[j][qv].
+  void accumulate_pv(const KeyBlock& block, const ScoreTile& p) {
+    std::vector<llvm::Value*> rows;
+    for (int64_t j = 0; j < block.size; ++j)
+      rows.push_back(vec_.at(v_head_, mul(add(block.first_key, j), s_.channels)));
+    emit_unrolled_loop(b_, s_.head_dim, kHeadDimUnroll, "pv", [&](llvm::Value* i) {
+      std::vector<llvm::Value*> values;
+      for (int64_t j = 0; j < block.size; ++j) values.push_back(vec_.broadcast(vec_.at(rows[j], i)));
+      for (int64_t q = 0; q < s_.query_vectors; ++q) {
+        auto* ptr = row_at(acc_, i, q);
+        llvm::Value* acc = vec_.load(ptr, vector_align());
+        for (int64_t j = 0; j < block.size; ++j) acc = vec_.fma(values[j], p[j][q], acc);
+        vec_.store(acc, ptr, vector_align());
+      }
+    });
+  }
+
+  void add_to_sum(int64_t q, std::vector<llvm::Value*> terms) {
+    terms.push_back(load_slot(sum_, q));
+    store_slot(sum_, q, vec_.sum_of(std::move(terms)));
+  }
+
+  // One key block of the online softmax: scores, lazy rescale, probabilities, P.V.
+  void flash_step(const KeyBlock& block) {
+    ScoreTile s = scores(block);
+    const int64_t qvs = s_.query_vectors;
+    std::vector<llvm::Value*> block_max(qvs), running(qvs);
+    llvm::Value* grows = nullptr;
+    for (int64_t q = 0; q < qvs; ++q) {
+      std::vector<llvm::Value*> column;
+      for (auto& row : s) column.push_back(row[q]);
+      block_max[q] = vec_.max_of(column);
+      running[q] = load_slot(max_, q);
+      auto* g = b_.CreateFCmpOGT(block_max[q],
+                                 b_.CreateFAdd(running[q], vec_.constant(kRescaleThreshold)));
+      grows = grows ? b_.CreateOr(grows, g) : g;
+    }
+    emit_if(b_, vec_.any(grows), "rescale", [&] {
+      std::vector<llvm::Value*> correction(qvs);
+      for (int64_t q = 0; q < qvs; ++q) {
+        auto* updated = vec_.max(running[q], block_max[q]);
+        correction[q] = emit_exp2(b_, b_.CreateFSub(running[q], updated), Exp2Range::BelowMaxExp);
+        store_slot(max_, q, updated);
+        store_slot(sum_, q, b_.CreateFMul(load_slot(sum_, q), correction[q]));
+      }
+      emit_unrolled_loop(b_, s_.head_dim, kHeadDimUnroll, "rescale_acc", [&](llvm::Value* i) {
+        for (int64_t q = 0; q < qvs; ++q) {
+          auto* ptr = row_at(acc_, i, q);
+          vec_.store(b_.CreateFMul(vec_.load(ptr, vector_align()), correction[q]), ptr,
+                     vector_align());
+        }
+      });
+    });
+    // s - max <= kRescaleThreshold here, so 2^(s - max) cannot overflow.
+    for (int64_t q = 0; q < qvs; ++q) {
+      auto* m = load_slot(max_, q);
+      std::vector<llvm::Value*> column;
+      for (auto& row : s) {
+        row[q] = emit_exp2(b_, b_.CreateFSub(row[q], m), Exp2Range::BelowMaxExp);
+        column.push_back(row[q]);
+      }
+      add_to_sum(q, std::move(column));
+    }
+    accumulate_pv(block, s);
+  }
+
+  // Exact softmax over the key blocks the tile sees: scores and their max, then probabilities and
+  // their sum, then P.V, each pass over the same blocks.
+  void standard_softmax() {
+    const int64_t qvs = s_.query_vectors;
+    for_each_key_block([&](const KeyBlock& block) {
+      ScoreTile s = scores(block);
+      for (int64_t q = 0; q < qvs; ++q) {
+        std::vector<llvm::Value*> column{load_slot(max_, q)};
+        for (int64_t j = 0; j < block.size; ++j) {
+          vec_.store(s[j][q], row_at(scores_, add(block.first_key, j), q), vector_align());
+          column.push_back(s[j][q]);
+        }
+        store_slot(max_, q, vec_.max_of(column));
+      }
+    });
+    for_each_key_block([&](const KeyBlock& block) {
+      for (int64_t q = 0; q < qvs; ++q) {
+        auto* m = load_slot(max_, q);
+        std::vector<llvm::Value*> column;
+        for (int64_t j = 0; j < block.size; ++j) {
+          auto* ptr = row_at(scores_, add(block.first_key, j), q);
+          auto* p = emit_exp2(b_, b_.CreateFSub(vec_.load(ptr, vector_align()), m),
+                              Exp2Range::BelowMaxExp);
+          vec_.store(p, ptr, vector_align());
+          column.push_back(p);
+        }
+        add_to_sum(q, std::move(column));
+      }
+    });
+    for_each_key_block([&](const KeyBlock& block) {
+      ScoreTile p(block.size);
+      for (int64_t j = 0; j < block.size; ++j)
+        for (int64_t q = 0; q < qvs; ++q)
+          p[j].push_back(vec_.load(row_at(scores_, add(block.first_key, j), q), vector_align()));
+      accumulate_pv(block, p);
+    });
+  }
+
+  // o[b][h*d+i][q0 + ...] = Acc[i][...] / sum; the last query block, when partial, has its own
+  // copy with a constant count of valid queries.
+  void store_output() {
+    std::vector<llvm::Value*> inverse;
+    for (int64_t q = 0; q < s_.query_vectors; ++q)
+      inverse.push_back(b_.CreateFDiv(vec_.constant(1.0), load_slot(sum_, q)));
+    const int64_t last_valid = s_.n - (s_.query_blocks - 1) * s_.query_block;
+    if (last_valid == s_.query_block) {
+      store_rows(inverse, s_.query_block);
+      return;
+    }
+    emit_if(b_, b_.CreateICmpEQ(query_block_, i64(s_.query_blocks - 1)), "last_block",
+            [&] { store_rows(inverse, last_valid); }, [&] { store_rows(inverse, s_.query_block); });
+  }
+
+  void store_rows(const std::vector<llvm::Value*>& inverse, int64_t valid) {
+    emit_unrolled_loop(b_, s_.head_dim, kHeadDimUnroll, "store", [&](llvm::Value* i) {
+      auto* row = vec_.at(o_tile_, mul(i, s_.n));
+      for (int64_t q = 0; q * s_.lanes < valid; ++q) {
+        auto* value = b_.CreateFMul(vec_.load(row_at(acc_, i, q), vector_align()), inverse[q]);
+        const int64_t active = std::min<int64_t>(s_.lanes, valid - q * s_.lanes);
+        if (active == s_.lanes)
+          vec_.store(value, vec_.at(row, q * s_.lanes));
+        else
+          vec_.store_first(value, vec_.at(row, q * s_.lanes), static_cast<int>(active));
+      }
+    });
+  }
+
+  llvm::Module& module_;
+  const Shape s_;
+  llvm::IRBuilder<> b_;
+  VectorOps vec_;
+  uint64_t element_bytes_;
+
+  llvm::Value *q_ = nullptr, *k_ = nullptr, *v_ = nullptr, *o_ = nullptr;
+  // Stack: Qt [head_dim][query_block], the output accumulator Acc (= O^T) [head_dim][query_block],
+  // standard attention's scores [N][query_block], running max and sum [query_vectors] vectors.
+  llvm::Value *qt_ = nullptr, *acc_ = nullptr, *scores_ = nullptr, *max_ = nullptr, *sum_ = nullptr;
+  // The current tile.
+  llvm::Value *query_block_ = nullptr, *q0_ = nullptr;
+  llvm::Value *q_head_ = nullptr, *k_head_ = nullptr, *v_head_ = nullptr, *o_tile_ = nullptr;
+};
+
+int element_bits(DType dtype) { return dtype == DType::F32 ? 32 : 64; }
+
+void validate(const AttentionSpec& spec, const AttentionSchedule& schedule, const TargetInfo& target) {
+  auto fail = [](const std::string& what) { throw InvalidArgument("attention kernel: " + what); };
+  if (spec.channels <= 0 || spec.heads <= 0 || spec.channels % spec.heads != 0)
+    fail("expected channels > 0 divisible by heads > 0, got channels " +
+         std::to_string(spec.channels) + ", heads " + std::to_string(spec.heads));
+  if (spec.seq_len <= 0 || spec.seq_len > (int64_t{1} << 30))
+    fail("expected 1 <= sequence length <= 2^30, got " + std::to_string(spec.seq_len));
+  const int bits = element_bits(spec.dtype);
+  if (target.vector_bits < bits || target.vector_bits % bits != 0 ||
+      schedule.lanes != target.vector_bits / bits)
+    fail("expected lanes = vector bits / element bits = " + std::to_string(target.vector_bits) +
+         " / " + std::to_string(bits) + ", got lanes " + std::to_string(schedule.lanes));
+  if (schedule.query_block <= 0 || schedule.query_block % schedule.lanes != 0)
+    fail("expected a query block that is a positive multiple of " + std::to_string(schedule.lanes) +
+         " lanes, got " + std::to_string(schedule.query_block));
+  if (schedule.key_block <= 0 || schedule.key_block > 64)
+    fail("expected a key block in [1, 64], got " + std::to_string(schedule.key_block));
+  const int64_t score_bytes = spec.seq_len * schedule.query_block * (bits / 8);
+  if (spec.kind == AttentionKind::Standard && score_bytes > kMaxScoreBufferBytes)
+    fail("standard attention keeps N x query_block scores on the stack: expected at most " +
+         std::to_string(kMaxScoreBufferBytes) + " bytes, got " + std::to_string(score_bytes));
+}
+
+}  // namespace
+
+void emit_attention_kernel(llvm::Module& module, const AttentionSpec& spec,
+                           const AttentionSchedule& schedule, const TargetInfo& target,
+                           const std::string& name) {
+  validate(spec, schedule, target);
+  AttentionEmitter emitter(module, Shape::of(spec, schedule),
+                           static_cast<uint64_t>(element_bits(spec.dtype) / 8),
+                           element_type(module.getContext(), spec.dtype));
+  emitter.emit(name);
+}
+
+AttentionSchedule default_attention_schedule(const AttentionSpec& spec, const TargetInfo& target) {
+  const int bits = element_bits(spec.dtype);
+  AttentionSchedule schedule;
+  schedule.lanes = target.vector_bits / bits;
+  // Two query vectors per tile; key blocks sized so the score tile (key_block x 2 registers) plus
+  // the two query vectors fill the register file without spilling: 32 zmm or 16 ymm.
+  schedule.query_block = 2 * schedule.lanes;
+  schedule.key_block = target.vector_bits >= 512 ? 12 : 6;
+  // Standard attention's score buffer must fit its stack budget.
+  while (spec.kind == AttentionKind::Standard && schedule.query_block > schedule.lanes &&
+         spec.seq_len * schedule.query_block * (bits / 8) > kMaxScoreBufferBytes)
+    schedule.query_block -= schedule.lanes;
+  return schedule;
+}
+
+int64_t attention_tiles_per_batch(const AttentionSpec& spec, const AttentionSchedule& schedule) {
+  return spec.heads * ((spec.seq_len + schedule.query_block - 1) / schedule.query_block);
+}
+
+}  // namespace flashjit::codegen
