@@ -1,0 +1,141 @@
+// Every misuse of DiffusionAttention throws the documented error type, with a message naming what
+// was expected and what came, and leaves the layer as it was.
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "ir/error.h"
+#include "layers/diffusion_attention.h"
+#include "runtime/reference/random_fill.h"
+
+namespace flashjit {
+namespace {
+
+// Runs `call`, expects an exception of type E whose message contains every fragment.
+template <typename E>
+void expect_error(const std::function<void()>& call, const std::vector<std::string>& fragments) {
+  try {
+    call();
+    ADD_FAILURE() << "expected an exception, got none";
+  } catch (const E& e) {
+    const std::string message = e.what();
+    for (const std::string& f : fragments) EXPECT_NE(message.find(f), std::string::npos) << "'" << f << "' not in: " << message;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong exception type: " << e.what();
+  }
+}
+
+using Layer = DiffusionAttention<float>;
+
+TEST(ConstructorMisuse, NonPositiveSizesNameTheArgument) {
+  expect_error<InvalidArgument>([] { Layer(0, 1, 4); }, {"channels > 0", "got 0"});
+  expect_error<InvalidArgument>([] { Layer(-8, 2, 4); }, {"channels > 0", "got -8"});
+  expect_error<InvalidArgument>([] { Layer(8, 0, 4); }, {"num_heads > 0", "got 0"});
+  expect_error<InvalidArgument>([] { Layer(8, -2, 4); }, {"num_heads > 0", "got -2"});
+  expect_error<InvalidArgument>([] { Layer(8, 2, 0); }, {"spatial_size > 0", "got 0"});
+  expect_error<InvalidArgument>([] { Layer(8, 2, -3); }, {"spatial_size > 0", "got -3"});
+}
+
+TEST(ConstructorMisuse, ChannelsNotDivisibleByHeads) {
+  expect_error<InvalidArgument>([] { Layer(10, 4, 4); }, {"divisible by num_heads", "channels=10", "num_heads=4"});
+}
+
+TEST(ConstructorMisuse, NegativeThreshold) {
+  expect_error<InvalidArgument>([] { Layer(8, 2, 4, -1); }, {"flash_attention_threshold >= 0", "got -1"});
+}
+
+TEST(ConstructorMisuse, OverflowingChannelCount) {
+  // C*C leaves int64: refused before any allocation.
+  expect_error<InvalidArgument>([] { Layer(int64_t{1} << 40, 1, 4); }, {"C*C"});
+}
+
+TEST(ForwardMisuse, WrongRank) {
+  Layer layer(8, 2, 4);
+  expect_error<ShapeError>([&] { layer.forward(Tensor<float>({2, 8})); },
+                           {"expected rank 3 [B,S,C] or rank 4 [B,C,H,W], got rank 2 [2,8]"});
+  expect_error<ShapeError>([&] { layer.forward(Tensor<float>({1, 8, 4, 4, 1})); }, {"got rank 5 [1,8,4,4,1]"});
+}
+
+TEST(ForwardMisuse, WrongChannelCount) {
+  Layer layer(8, 2, 4);
+  expect_error<ShapeError>([&] { layer.forward(Tensor<float>({1, 16, 6})); }, {"expected 8 channels", "got 6", "[1,16,6]"});
+  expect_error<ShapeError>([&] { layer.forward(Tensor<float>({1, 6, 4, 4})); },
+                           {"expected 8 channels", "got 6", "[1,6,4,4]"});
+}
+
+TEST(ForwardMisuse, NonSquareImage) {
+  Layer layer(8, 2, 4);
+  expect_error<ShapeError>([&] { layer.forward(Tensor<float>({1, 8, 4, 5})); }, {"H == W", "H=4 W=5"});
+}
+
+TEST(ForwardMisuse, ImageOfAnotherSpatialSize) {
+  Layer layer(8, 2, 4);
+  expect_error<ShapeError>([&] { layer.forward(Tensor<float>({1, 8, 6, 6})); }, {"spatial_size 4", "got 6"});
+}
+
+TEST(ForwardMisuse, FailedForwardKeepsThePreviousOne) {
+  DiffusionAttention<double> layer(8, 2, 4);
+  const auto x = reference::random_tensor<double>({1, 8, 4, 4}, 1);
+  layer.forward(x);
+  const Tensor<double> expected = layer.backward(x);
+  EXPECT_THROW(layer.forward(Tensor<double>({1, 8, 3, 3})), ShapeError);
+  const Tensor<double> dx = layer.backward(x);
+  for (int64_t i = 0; i < dx.size(); ++i) EXPECT_EQ(dx[i], expected[i]);
+}
+
+TEST(BackwardMisuse, BeforeForward) {
+  Layer layer(8, 2, 4);
+  expect_error<StateError>([&] { layer.backward(Tensor<float>({1, 8, 4, 4})); }, {"expected a forward pass first", "got none"});
+}
+
+TEST(BackwardMisuse, GradientOfAnotherShape) {
+  Layer layer(8, 2, 4);
+  layer.forward(Tensor<float>({2, 8, 4, 4}));
+  expect_error<ShapeError>([&] { layer.backward(Tensor<float>({1, 8, 4, 4})); }, {"[2,8,4,4]", "got [1,8,4,4]"});
+  expect_error<ShapeError>([&] { layer.backward(Tensor<float>({2, 16, 8})); }, {"[2,8,4,4]", "got [2,16,8]"});
+}
+
+TEST(UpdateMisuse, BeforeBackward) {
+  Layer layer(8, 2, 4);
+  layer.forward(Tensor<float>({1, 8, 4, 4}));
+  expect_error<StateError>([&] { layer.update_parameters(0.1f); }, {"expected gradients", "got none"});
+}
+
+TEST(UpdateMisuse, NonFiniteLearningRateLeavesParametersAlone) {
+  Layer layer(8, 2, 4);
+  layer.forward(Tensor<float>({1, 8, 4, 4}));
+  layer.backward(Tensor<float>({1, 8, 4, 4}));
+  const std::vector<float> before = layer.get_parameters();
+  expect_error<InvalidArgument>([&] { layer.update_parameters(std::numeric_limits<float>::quiet_NaN()); },
+                                {"finite learning rate", "got nan"});
+  EXPECT_EQ(layer.get_parameters(), before);
+}
+
+TEST(ParameterMisuse, SetParametersOfTheWrongLengthChangesNothing) {
+  Layer layer(8, 2, 4);
+  const std::vector<float> before = layer.get_parameters();
+  const std::vector<float> short_list(3, 1.0f);
+  expect_error<InvalidArgument>([&] { layer.set_parameters(short_list); }, {"expected 264 values", "got 3"});
+  EXPECT_EQ(layer.get_parameters(), before);
+}
+
+TEST(EngineMisuse, UnavailableEngines) {
+  Layer layer(8, 2, 4);
+  expect_error<InvalidArgument>([&] { layer.set_engine(Engine::Fallback); }, {"'fallback' is not available", "expected 'reference'"});
+  expect_error<InvalidArgument>([&] { layer.set_engine(Engine::Jit); }, {"'jit' is not available"});
+  EXPECT_EQ(layer.engine(), Engine::Reference);
+}
+
+TEST(EngineMisuse, CompileWithoutFallbackThrows) {
+  Layer layer(8, 2, 4);
+  CompileOptions strict;
+  strict.fallback_on_error = false;
+  expect_error<CompileError>([&] { layer.compile(strict); }, {"JIT not available in this build"});
+}
+
+}  // namespace
+}  // namespace flashjit
