@@ -1,0 +1,30 @@
+#include "tools/tensor_files.h"
+
+#include <fmt/format.h>
+
+#include "ir/error.h"
+#include "runtime/io/npy.h"
+
+namespace flashjit::tools {
+
+template <typename T>
+InputTensor<T> read_input_npy(const std::filesystem::path& path) {
+  const io::HostTensor file = io::read_npy(path);
+  const int rank = static_cast<int>(file.shape().size());
+  if (rank != 3 && rank != 4)
+    throw ShapeError(fmt::format("{}: expected a rank-3 sequence [B,S,C] or a rank-4 image [B,C,H,W], got shape {}",
+                                 path.string(), shape_to_string(file.shape())));
+  return {file.to<T>(), rank == 4 ? Layout::Image : Layout::Sequence, file.dtype() != dtype_of<T>()};
+}
+
+template <typename T>
+void write_output_npy(const std::filesystem::path& path, const Tensor<T>& output) {
+  io::write_npy(path, output);
+}
+
+template InputTensor<float> read_input_npy(const std::filesystem::path&);
+template InputTensor<double> read_input_npy(const std::filesystem::path&);
+template void write_output_npy(const std::filesystem::path&, const Tensor<float>&);
+template void write_output_npy(const std::filesystem::path&, const Tensor<double>&);
+
+}  // namespace flashjit::tools
