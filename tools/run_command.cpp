@@ -1,6 +1,7 @@
 // `flashjit run`: builds a DiffusionAttention layer, runs it on seeded random data and prints what
 // happened: engine, attention path, time, throughput, checksums and the layer's diagnostics.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -32,6 +33,21 @@ struct RunOptions {
   bool backward = false;
   int reps = 1;
 };
+
+// Integer options with a lower bound, with a message that reads well (CLI11's ranges print the type's
+// full extent).
+CLI::Validator at_least(int64_t min) {
+  return CLI::Validator(
+      [min](std::string& text) -> std::string {
+        int64_t value = 0;
+        const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (error != std::errc() || end != text.data() + text.size() || value < min) {
+          return fmt::format("expected an integer >= {}, got '{}'", min, text);
+        }
+        return {};
+      },
+      fmt::format("INT>={}", min));
+}
 
 Engine parse_engine(const std::string& name) {
   if (name == "reference") return Engine::Reference;
@@ -88,7 +104,10 @@ void run(const RunOptions& o) {
   Tensor<T> output;
   for (int r = 0; r < o.reps; ++r) forward_ms.push_back(time_ms([&] { output = layer.forward(input); }));
   const double fwd = median(forward_ms);
-  const bool flash = n >= o.threshold;
+  bool flash = false;
+  for (const auto& [name, value] : layer.diagnostics()) {
+    if (name == "LastUsedFlashAttention") flash = value == "true";
+  }
 
   fmt::print("flashjit run: DiffusionAttention<{}>  channels {}  heads {} (head_dim {})  spatial {}  N {}\n",
              o.dtype, o.channels, o.heads, layer.head_dim(), o.spatial, n);
@@ -119,16 +138,16 @@ void run(const RunOptions& o) {
 void add_run_command(CLI::App& app) {
   auto options = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "Run DiffusionAttention forward (and backward) on seeded random data");
-  cmd->add_option("--channels", options->channels, "Channels C")->required()->check(CLI::PositiveNumber);
-  cmd->add_option("--heads", options->heads, "Attention heads (must divide C)")->required()->check(CLI::PositiveNumber);
+  cmd->add_option("--channels", options->channels, "Channels C")->required()->check(at_least(1));
+  cmd->add_option("--heads", options->heads, "Attention heads (must divide C)")->required()->check(at_least(1));
   cmd->add_option("--spatial", options->spatial, "Spatial size S: images are SxS, sequences S*S tokens")
       ->required()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--batch", options->batch, "Batch size")->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->check(at_least(1));
+  cmd->add_option("--batch", options->batch, "Batch size")->capture_default_str()->check(at_least(0));
   cmd->add_flag("--causal", options->causal, "Causal mask: token i attends tokens j <= i");
   cmd->add_option("--threshold", options->threshold, "Flash attention threshold: flash when N >= threshold")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--engine", options->engine, "Engine (default: the layer's default engine)")
       ->check(CLI::IsMember({"reference", "fallback", "jit"}));
   cmd->add_option("--dtype", options->dtype, "Element type")->capture_default_str()->check(CLI::IsMember({"f32", "f64"}));
@@ -137,7 +156,7 @@ void add_run_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"image", "sequence"}));
   cmd->add_flag("--backward", options->backward, "Also run backward and report its time and gradient checksum");
-  cmd->add_option("--reps", options->reps, "Repetitions; times are medians")->capture_default_str()->check(CLI::Range(1, 1000000));
+  cmd->add_option("--reps", options->reps, "Repetitions; times are medians")->capture_default_str()->check(at_least(1));
   cmd->callback([options] {
     if (options->dtype == "f64") {
       run<double>(*options);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <ostream>
 #include <span>
 #include <string>
 #include <vector>
@@ -39,6 +40,9 @@ struct LayerShape {
     return fmt::format("b{}_h{}_d{}_n{}_{}{}", batch, heads, head_dim, n, to_string(layout), causal ? "_causal" : "");
   }
 };
+
+// gtest prints parameters with this instead of their bytes.
+inline void PrintTo(const LayerShape& s, std::ostream* os) { *os << s.name(); }
 
 inline LayerShape sequence_shape(int64_t batch, int64_t heads, int64_t head_dim, int64_t n, bool causal) {
   return {batch, heads, head_dim, n, 1, causal, Layout::Sequence};
