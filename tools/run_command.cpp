@@ -1,5 +1,5 @@
-// `flashjit run`: builds a DiffusionAttention layer, runs it on seeded random data and prints what
-// happened: engine, attention path, time, throughput, checksums and the layer's diagnostics.
+// `flashjit run`: builds a DiffusionAttention layer, runs it on seeded random data (or an .npy input)
+// and prints what happened: engine, attention path, time, throughput, checksums and diagnostics.
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -15,6 +15,7 @@
 #include "layers/diffusion_attention.h"
 #include "runtime/reference/random_fill.h"
 #include "tools/commands.h"
+#include "tools/tensor_files.h"
 
 namespace flashjit::tools {
 namespace {
@@ -32,6 +33,8 @@ struct RunOptions {
   std::string layout = "image";
   bool backward = false;
   int reps = 1;
+  std::string input;   // .npy replacing the random input
+  std::string output;  // .npy receiving the output
 };
 
 // Integer options with a lower bound, with a message that reads well (CLI11's ranges print the type's
@@ -89,39 +92,59 @@ std::string checksum(const Tensor<T>& t) {
   return fmt::format("sum {:.9e}, sum of |values| {:.9e}", sum, abs_sum);
 }
 
+// The input: the --input file, or seeded random values in the --layout/--batch shape.
+template <typename T>
+Tensor<T> make_input(const RunOptions& o, std::string& description) {
+  if (!o.input.empty()) {
+    InputTensor<T> file = read_input_npy<T>(o.input);
+    description = fmt::format("{} {} from {}{}", to_string(file.layout), file.values.shape_string(), o.input,
+                              file.converted ? fmt::format(" (converted to {})", o.dtype) : "");
+    return std::move(file.values);
+  }
+  const int64_t n = checked_mul(o.spatial, o.spatial, "spatial * spatial");
+  const std::vector<int64_t> shape = o.layout == "image"
+                                         ? std::vector<int64_t>{o.batch, o.channels, o.spatial, o.spatial}
+                                         : std::vector<int64_t>{o.batch, n, o.channels};
+  description = fmt::format("{} {}, uniform in [-1, 1) from seed {}", o.layout, shape_to_string(shape), o.seed + 1);
+  return reference::random_tensor<T>(shape, o.seed + 1);
+}
+
 template <typename T>
 void run(const RunOptions& o) {
   DiffusionAttention<T> layer(o.channels, o.heads, o.spatial, o.threshold, o.causal, o.seed);
   if (!o.engine.empty()) layer.set_engine(parse_engine(o.engine));
-
-  const int64_t n = checked_mul(o.spatial, o.spatial, "spatial * spatial");
-  const bool image = o.layout == "image";
-  const std::vector<int64_t> shape = image ? std::vector<int64_t>{o.batch, o.channels, o.spatial, o.spatial}
-                                           : std::vector<int64_t>{o.batch, n, o.channels};
-  const Tensor<T> input = reference::random_tensor<T>(shape, o.seed + 1);
+  std::string input_description;
+  const Tensor<T> input = make_input<T>(o, input_description);
 
   std::vector<double> forward_ms;
   Tensor<T> output;
   for (int r = 0; r < o.reps; ++r) forward_ms.push_back(time_ms([&] { output = layer.forward(input); }));
   const double fwd = median(forward_ms);
+  // The layer has accepted the input, so it is [B,C,H,W] or [B,S,C].
+  const int64_t batch = input.dim(0);
+  const int64_t n = input.rank() == 4 ? input.dim(2) * input.dim(3) : input.dim(1);
   bool flash = false;
   for (const auto& [name, value] : layer.diagnostics()) {
     if (name == "LastUsedFlashAttention") flash = value == "true";
   }
 
-  fmt::print("flashjit run: DiffusionAttention<{}>  channels {}  heads {} (head_dim {})  spatial {}  N {}\n",
-             o.dtype, o.channels, o.heads, layer.head_dim(), o.spatial, n);
-  fmt::print("  input            {} {}, batch {}, causal {}, seed {}\n", o.layout, shape_to_string(shape), o.batch,
-             o.causal ? "yes" : "no", o.seed);
+  fmt::print("flashjit run: DiffusionAttention<{}>  channels {}  heads {} (head_dim {})  spatial {}  causal {}\n",
+             o.dtype, o.channels, o.heads, layer.head_dim(), o.spatial, o.causal ? "yes" : "no");
+  fmt::print("  input            {}\n", input_description);
+  fmt::print("  weights          seed {}\n", o.seed);
   fmt::print("  engine           {}\n", to_string(layer.engine()));
   fmt::print("  attention path   {} (N {} {} threshold {})\n", flash ? "flash" : "standard", n, flash ? ">=" : "<",
              o.threshold);
   fmt::print("  forward          {:.3f} ms (median of {}), {:.2f} GFLOP/s\n", fwd, o.reps,
-             fwd > 0 ? forward_flops(o.batch, n, o.channels, o.causal) / (fwd * 1e6) : 0.0);
+             fwd > 0 ? forward_flops(batch, n, o.channels, o.causal) / (fwd * 1e6) : 0.0);
   fmt::print("  output checksum  {}\n", checksum(output));
+  if (!o.output.empty()) {
+    write_output_npy(o.output, output);
+    fmt::print("  output written   {}\n", o.output);
+  }
 
   if (o.backward) {
-    const Tensor<T> grad_output = reference::random_tensor<T>(shape, o.seed + 2);
+    const Tensor<T> grad_output = reference::random_tensor<T>(output.shape(), o.seed + 2);
     std::vector<double> backward_ms;
     Tensor<T> grad_input;
     for (int r = 0; r < o.reps; ++r) backward_ms.push_back(time_ms([&] { grad_input = layer.backward(grad_output); }));
@@ -137,13 +160,13 @@ void run(const RunOptions& o) {
 
 void add_run_command(CLI::App& app) {
   auto options = std::make_shared<RunOptions>();
-  CLI::App* cmd = app.add_subcommand("run", "Run DiffusionAttention forward (and backward) on seeded random data");
+  CLI::App* cmd = app.add_subcommand("run", "Run DiffusionAttention forward (and backward) on seeded random data or an .npy input");
   cmd->add_option("--channels", options->channels, "Channels C")->required()->check(at_least(1));
   cmd->add_option("--heads", options->heads, "Attention heads (must divide C)")->required()->check(at_least(1));
   cmd->add_option("--spatial", options->spatial, "Spatial size S: images are SxS, sequences S*S tokens")
       ->required()
       ->check(at_least(1));
-  cmd->add_option("--batch", options->batch, "Batch size")->capture_default_str()->check(at_least(0));
+  CLI::Option* batch = cmd->add_option("--batch", options->batch, "Batch size")->capture_default_str()->check(at_least(0));
   cmd->add_flag("--causal", options->causal, "Causal mask: token i attends tokens j <= i");
   cmd->add_option("--threshold", options->threshold, "Flash attention threshold: flash when N >= threshold")
       ->capture_default_str()
@@ -152,11 +175,17 @@ void add_run_command(CLI::App& app) {
       ->check(CLI::IsMember({"reference", "fallback", "jit"}));
   cmd->add_option("--dtype", options->dtype, "Element type")->capture_default_str()->check(CLI::IsMember({"f32", "f64"}));
   cmd->add_option("--seed", options->seed, "Seed of the weights and the data")->capture_default_str();
-  cmd->add_option("--layout", options->layout, "Input layout: image [B,C,S,S] or sequence [B,S*S,C]")
+  CLI::Option* layout = cmd->add_option("--layout", options->layout, "Input layout: image [B,C,S,S] or sequence [B,S*S,C]")
       ->capture_default_str()
       ->check(CLI::IsMember({"image", "sequence"}));
   cmd->add_flag("--backward", options->backward, "Also run backward and report its time and gradient checksum");
   cmd->add_option("--reps", options->reps, "Repetitions; times are medians")->capture_default_str()->check(at_least(1));
+  // A file brings its own shape and layout.
+  cmd->add_option("--input", options->input, "Input .npy ('<f4' or '<f8'; rank 4 image or rank 3 sequence)")
+      ->check(CLI::ExistingFile)
+      ->excludes(layout)
+      ->excludes(batch);
+  cmd->add_option("--output", options->output, "Write the forward output to this .npy");
   cmd->callback([options] {
     if (options->dtype == "f64") {
       run<double>(*options);

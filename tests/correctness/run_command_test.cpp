@@ -1,0 +1,73 @@
+// `flashjit run` with good flags: it runs, reports what happened, is deterministic per seed, and
+// computes exactly what the layer computes on a file's input.
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "flashjit_cli.h"
+#include "layers/diffusion_attention.h"
+#include "runtime/io/npy.h"
+#include "runtime/reference/random_fill.h"
+
+namespace flashjit::testing {
+namespace {
+
+const std::string kSmall = "run --channels 8 --heads 2 --spatial 4";
+
+std::string line_starting(const std::string& out, const std::string& prefix) {
+  const auto begin = out.find(prefix);
+  return begin == std::string::npos ? "" : out.substr(begin, out.find('\n', begin) - begin);
+}
+
+TEST(RunCommand, SmallShapeRunsAndReports) {
+  const CommandResult r = run_flashjit(kSmall + " --batch 2 --backward --reps 2 --threshold 16 --causal");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  for (const char* expected : {"engine           reference", "attention path   flash (N 16 >= threshold 16)",
+                               "input            image [2,8,4,4]", "GFLOP/s", "output checksum", "grad checksum",
+                               "LastUsedFlashAttention   true", "Isa                      scalar"}) {
+    EXPECT_NE(r.out.find(expected), std::string::npos) << expected << " not in:\n" << r.out;
+  }
+  const CommandResult standard = run_flashjit(kSmall + " --layout sequence --threshold 17");
+  ASSERT_EQ(standard.exit_code, 0) << standard.err;
+  EXPECT_NE(standard.out.find("attention path   standard (N 16 < threshold 17)"), std::string::npos) << standard.out;
+  EXPECT_NE(standard.out.find("input            sequence [1,16,8]"), std::string::npos) << standard.out;
+}
+
+TEST(RunCommand, SameSeedSameChecksumOtherSeedOther) {
+  const CommandResult a = run_flashjit(kSmall + " --seed 5 --dtype f64");
+  const CommandResult b = run_flashjit(kSmall + " --seed 5 --dtype f64");
+  const CommandResult c = run_flashjit(kSmall + " --seed 6 --dtype f64");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_NE(line_starting(a.out, "  output checksum"), "");
+  EXPECT_EQ(line_starting(a.out, "  output checksum"), line_starting(b.out, "  output checksum"));
+  EXPECT_NE(line_starting(a.out, "  output checksum"), line_starting(c.out, "  output checksum"));
+}
+
+TEST(RunCommand, FileInputGivesTheLayersOutput) {
+  const std::filesystem::path dir = ::testing::TempDir() + "run_command_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  const Tensor<double> x = reference::random_tensor<double>({2, 16, 8}, 3);
+  io::write_npy(dir / "x.npy", x);
+  const CommandResult r = run_flashjit(kSmall + " --dtype f64 --seed 9 --input " + (dir / "x.npy").string() +
+                                       " --output " + (dir / "y.npy").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("seq [2,16,8] from"), std::string::npos) << r.out;
+
+  DiffusionAttention<double> layer(8, 2, 4, 256, false, 9);
+  const Tensor<double> expected = layer.forward(x);
+  const Tensor<double> written = io::read_npy(dir / "y.npy").to<double>();
+  ASSERT_EQ(written.shape(), expected.shape());
+  for (int64_t i = 0; i < expected.size(); ++i) EXPECT_EQ(written[i], expected[i]) << i;
+
+  // A float32 file run in double is widened, and the summary says so.
+  io::write_npy(dir / "x32.npy", reference::random_tensor<float>({1, 8, 4, 4}, 3));
+  const CommandResult widened = run_flashjit(kSmall + " --dtype f64 --input " + (dir / "x32.npy").string());
+  ASSERT_EQ(widened.exit_code, 0) << widened.err;
+  EXPECT_NE(widened.out.find("(converted to f64)"), std::string::npos) << widened.out;
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace flashjit::testing
