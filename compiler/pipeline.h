@@ -1,0 +1,39 @@
+// The compiler's front half: the exported graph through the graph passes, one stage per pass.
+// Each stage's graph is verified and, when FLASHJIT_DUMP_DIR is set, written there as
+// <stage>.txt; `flashjit dump` prints the same stages.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace flashjit {
+
+struct GraphPipelineOptions {
+  // Sequences of at least this many tokens get FlashAttention, shorter ones StandardAttention.
+  int64_t flash_threshold = 256;
+};
+
+struct GraphStage {
+  std::string name;  // "graph" (imported), "fused", "folded", "final"
+  ir::Graph graph;
+};
+
+struct CompiledGraph {
+  std::vector<GraphStage> stages;  // in pipeline order
+
+  const ir::Graph& final_graph() const { return stages.back().graph; }
+  // The stage called `name`, or null.
+  const GraphStage* find(std::string_view name) const;
+};
+
+CompiledGraph compile_graph(const ir::NodePtr& output, const GraphPipelineOptions& options);
+
+// Writes `contents` to $FLASHJIT_DUMP_DIR/<file_name> (creating the folder) when the variable is
+// set; nothing otherwise. Throws IoError when the file cannot be written.
+void dump_artifact(std::string_view file_name, std::string_view contents);
+
+}  // namespace flashjit
