@@ -23,10 +23,11 @@ struct AttentionSchedule {
 };
 
 struct ProjectionSchedule {
-  int64_t rows_per_tile = 64;  // output rows one tile covers (the threads split these)
-  int64_t row_block = 6;       // register block: rows
-  int64_t col_vectors = 4;     // register block: vectors of columns
-  int64_t k_block = 256;       // reduction slice kept hot in L1/L2
+  int64_t rows_per_tile = 64;   // output rows one tile covers (the threads split these)
+  int64_t cols_per_tile = 320;  // output columns one tile covers
+  int64_t row_block = 6;        // register block: rows
+  int64_t col_vectors = 4;      // register block: vectors of columns
+  int64_t k_block = 256;        // reduction slice kept hot in L1/L2
   int lanes = 16;
 };
 

@@ -1,0 +1,54 @@
+#include "compiler/codegen/codegen.h"
+
+#include <llvm/IR/Verifier.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/TargetParser/Host.h>
+
+#include "compiler/codegen/attention_emitter.h"
+#include "compiler/codegen/projection_emitter.h"
+#include "ir/error.h"
+
+namespace flashjit::codegen {
+
+void stamp_target(llvm::Module& module, const TargetInfo& target) {
+  const std::string width = std::to_string(target.vector_bits);
+  for (llvm::Function& fn : module) {
+    if (fn.isDeclaration()) continue;
+    fn.addFnAttr("target-cpu", target.cpu);
+    fn.addFnAttr("target-features", target.features);
+    fn.addFnAttr("min-legal-vector-width", width);
+    fn.addFnAttr("prefer-vector-width", width);
+  }
+}
+
+llvm::Error verify_module(const llvm::Module& module) {
+  std::string report;
+  llvm::raw_string_ostream out(report);
+  if (llvm::verifyModule(module, &out))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "invalid LLVM module %s: %s",
+                                   module.getName().str().c_str(), out.str().c_str());
+  return llvm::Error::success();
+}
+
+llvm::Expected<std::unique_ptr<llvm::Module>> emit_plan_module(const KernelPlan& plan,
+                                                               llvm::LLVMContext& ctx) {
+  auto module = std::make_unique<llvm::Module>("flashjit_" + plan.spec.key(), ctx);
+  module->setTargetTriple(llvm::sys::getProcessTriple());
+  try {
+    for (const PlannedKernel& kernel : plan.kernels) {
+      if (kernel.kind == PlannedKernel::Kind::Attention)
+        emit_attention_kernel(*module, plan.spec, kernel.attention, plan.target, kernel.name);
+      else
+        emit_projection_kernel(*module, plan.spec, kernel.projections, kernel.projection,
+                               kernel.name);
+    }
+  } catch (const Error& e) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "emitting %s: %s",
+                                   plan.spec.key().c_str(), e.what());
+  }
+  stamp_target(*module, plan.target);
+  if (auto err = verify_module(*module)) return err;
+  return module;
+}
+
+}  // namespace flashjit::codegen

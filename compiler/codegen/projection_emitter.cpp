@@ -1,0 +1,486 @@
+#include "compiler/codegen/projection_emitter.h"
+
+#include <algorithm>
+#include <map>
+#include <numbers>
+#include <tuple>
+
+#include <llvm/IR/Function.h>
+#include <llvm/IR/IRBuilder.h>
+
+#include "compiler/codegen/kernel_signature.h"
+#include "compiler/codegen/vector_ops.h"
+#include "ir/error.h"
+
+namespace flashjit::codegen {
+
+namespace {
+
+enum class Bias { None, PerRow, PerCol };
+
+// Where a GEMM operand lives in the layer's buffers: element (outer, k) of batch b is at
+// b * batch_stride + outer * outer_stride + k * k_stride. For A, outer is the output row; for B it
+// is the output column, always contiguous; for the output, k is unused.
+struct Operand {
+  ArgField field = ArgField::X;
+  int64_t batch_stride = 0;  // 0 for weights, shared by the whole batch
+  int64_t outer_stride = 1;
+  int64_t k_stride = 0;
+  // An activation stored channel-major is strided by N along k, usually a power of two whose lines
+  // all fall into the same cache sets; each tile copies its slice into a contiguous buffer first.
+  bool pack = false;
+};
+
+struct Gemm {
+  GemmShape shape;
+  Operand a, b, out;
+  Bias bias = Bias::None;
+  double scale = 1.0;
+};
+
+Gemm describe(const AttentionSpec& spec, Projection p) {
+  const int64_t n = spec.seq_len;
+  const int64_t c = spec.channels;
+  const int64_t nc = n * c;
+  const bool image = spec.layout == Layout::Image;
+  Gemm g;
+  g.shape = projection_shape(spec, p);
+  if (p == Projection::Out) {
+    // o is [B][C][N]. Sequence: y[n][c'] = sum_c o[c][n] Wo[c][c'] + bo[c'] (o broadcast).
+    // Image: y[c'][n] = sum_c Wo[c][c'] o[c][n] + bo[c'] (Wo broadcast, o rows vectorised).
+    if (image) {
+      g.a = {ArgField::Wo, 0, 1, c, false};
+      g.b = {ArgField::O, nc, 1, n, true};
+      g.out = {ArgField::Y, nc, n, 0, false};
+      g.bias = Bias::PerRow;
+    } else {
+      g.a = {ArgField::O, nc, 1, n, true};
+      g.b = {ArgField::Wo, 0, 1, c, false};
+      g.out = {ArgField::Y, nc, c, 0, false};
+      g.bias = Bias::PerCol;
+    }
+    return g;
+  }
+  // out[n][c'] = sum_c X(n, c) W[c][c'], X from x [B][N][C] or [B][C][N].
+  static const ArgField weights[] = {ArgField::Wq, ArgField::Wk, ArgField::Wv};
+  static const ArgField outputs[] = {ArgField::Q, ArgField::K, ArgField::V};
+  const auto i = static_cast<size_t>(p);
+  g.a = image ? Operand{ArgField::X, nc, 1, n, true} : Operand{ArgField::X, nc, c, 1, false};
+  g.b = {weights[i], 0, 1, c, false};
+  g.out = {outputs[i], nc, c, 0, false};
+  if (p == Projection::Q) g.scale = spec.scale() * std::numbers::log2e;
+  return g;
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// The tiling of one GEMM shape under a schedule, with every size clamped to the GEMM.
+struct Tiling {
+  int64_t tile_rows, tile_cols, k_block, k_blocks, row_tiles, col_tiles;
+
+  Tiling(const GemmShape& s, const ProjectionSchedule& sched)
+      : tile_rows(std::min(sched.rows_per_tile, s.rows)),
+        tile_cols(std::min(sched.cols_per_tile, s.cols)),
+        k_block(std::min(sched.k_block, s.depth)),
+        k_blocks(ceil_div(s.depth, k_block)),
+        row_tiles(ceil_div(s.rows, tile_rows)),
+        col_tiles(ceil_div(s.cols, tile_cols)) {}
+  int64_t tiles() const { return row_tiles * col_tiles; }
+};
+
+void validate(const AttentionSpec& spec, const std::vector<Projection>& projections,
+              const ProjectionSchedule& s) {
+  if (projections.empty())
+    throw InvalidArgument("projection kernel: expected at least one projection, got none");
+  const bool out = std::count(projections.begin(), projections.end(), Projection::Out) > 0;
+  if (out && projections.size() != 1)
+    throw InvalidArgument("projection kernel: Out cannot share a kernel with Q, K or V (" +
+                          std::to_string(projections.size()) + " projections given)");
+  if (spec.channels <= 0 || spec.seq_len <= 0)
+    throw InvalidArgument("projection kernel: expected positive channels and sequence length, got " +
+                          spec.key());
+  if (s.rows_per_tile < 1 || s.cols_per_tile < 1 || s.row_block < 1 || s.col_vectors < 1 ||
+      s.k_block < 1 || s.lanes < 1)
+    throw InvalidArgument("projection schedule: expected every size >= 1");
+}
+
+class ProjectionEmitter {
+ public:
+  ProjectionEmitter(llvm::Module& module, const AttentionSpec& spec,
+                    const std::vector<Projection>& projections, const ProjectionSchedule& schedule,
+                    const std::string& name)
+      : module_(module),
+        ctx_(module.getContext()),
+        name_(name),
+        schedule_(schedule),
+        element_(element_type(ctx_, spec.dtype)),
+        lanes_(schedule.lanes),
+        shape_(projection_shape(spec, projections.front())),
+        tiling_(shape_, schedule),
+        pack_rows_(round_up(tiling_.tile_rows, lanes_)),
+        pack_cols_(round_up(tiling_.tile_cols, lanes_)) {
+    for (Projection p : projections) gemms_.push_back(describe(spec, p));
+    const Gemm& g = gemms_.front();
+    a_ = g.a;
+    b_ = g.b;
+    out_ = g.out;
+    bias_ = g.bias;
+    scaled_ = std::any_of(gemms_.begin(), gemms_.end(), [](const Gemm& x) { return x.scale != 1; });
+  }
+
+  void emit() {
+    std::vector<ArgField> fields;
+    auto want = [&](ArgField f) {
+      if (std::find(fields.begin(), fields.end(), f) == fields.end()) fields.push_back(f);
+    };
+    for (const Gemm& g : gemms_) {
+      want(g.a.field);
+      want(g.b.field);
+      want(g.out.field);
+    }
+    if (bias_ != Bias::None) want(ArgField::Bo);
+    const uint64_t align = element_->getPrimitiveSizeInBits() / 8;  // user buffers: no more known
+    KernelBody body = declare_kernel(module_, name_, fields, align);
+    for (size_t i = 0; i < fields.size(); ++i) buffers_[fields[i]] = body.buffers[i];
+
+    llvm::IRBuilder<> b(&body.function->getEntryBlock());
+    use_kernel_fast_math(b);
+    emit_loop(b, body.tile_begin, body.tile_end, "tile",
+              [&](llvm::Value* tile) { emit_tile_dispatch(b, tile); });
+    b.CreateRetVoid();
+    emit_tiles_function(module_, name_, tiles_per_batch());
+  }
+
+  int64_t tiles_per_batch() const {
+    return static_cast<int64_t>(gemms_.size()) * tiling_.tiles();
+  }
+
+ private:
+  llvm::Value* i64(llvm::IRBuilderBase& b, int64_t v) const {
+    return b.getInt64(static_cast<uint64_t>(v));
+  }
+
+  // Base of `op` for batch element `batch`, choosing among the instances' fields by `instance`.
+  llvm::Value* operand_base(llvm::IRBuilderBase& b, VectorOps& v, Operand Gemm::*which,
+                            llvm::Value* instance, llvm::Value* batch) {
+    llvm::Value* ptr = buffers_.at((gemms_.front().*which).field);
+    for (size_t i = 1; i < gemms_.size(); ++i)
+      ptr = b.CreateSelect(b.CreateICmpEQ(instance, i64(b, static_cast<int64_t>(i))),
+                           buffers_.at((gemms_[i].*which).field), ptr);
+    const int64_t batch_stride = (gemms_.front().*which).batch_stride;
+    if (batch_stride == 0) return ptr;
+    return v.at(ptr, b.CreateMul(batch, i64(b, batch_stride), "", true, true));
+  }
+
+  // Splits the flat tile index into (batch, instance, row tile, col tile) and calls the tile
+  // function for that tile's shape: only the last row and column tiles may be smaller.
+  void emit_tile_dispatch(llvm::IRBuilderBase& b, llvm::Value* tile) {
+    VectorOps v(b, element_, lanes_);
+    const int64_t per_instance = tiling_.tiles();
+    llvm::Value* batch = b.CreateUDiv(tile, i64(b, tiles_per_batch()), "batch");
+    llvm::Value* rest = b.CreateURem(tile, i64(b, tiles_per_batch()));
+    llvm::Value* instance = b.CreateUDiv(rest, i64(b, per_instance), "instance");
+    rest = b.CreateURem(rest, i64(b, per_instance));
+    llvm::Value* row_tile = b.CreateUDiv(rest, i64(b, tiling_.col_tiles), "row_tile");
+    llvm::Value* col_tile = b.CreateURem(rest, i64(b, tiling_.col_tiles), "col_tile");
+    llvm::Value* row0 = b.CreateMul(row_tile, i64(b, tiling_.tile_rows), "row0", true, true);
+    llvm::Value* col0 = b.CreateMul(col_tile, i64(b, tiling_.tile_cols), "col0", true, true);
+
+    llvm::Value* a = operand_base(b, v, &Gemm::a, instance, batch);
+    llvm::Value* bb = operand_base(b, v, &Gemm::b, instance, batch);
+    llvm::Value* out = operand_base(b, v, &Gemm::out, instance, batch);
+    a = v.at(a, b.CreateMul(row0, i64(b, a_.outer_stride)));
+    bb = v.at(bb, col0);
+    out = v.at(out, b.CreateAdd(b.CreateMul(row0, i64(b, out_.outer_stride)), col0));
+    llvm::Value* bias = llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(ctx_));
+    if (bias_ == Bias::PerRow) bias = v.at(buffers_.at(ArgField::Bo), row0);
+    if (bias_ == Bias::PerCol) bias = v.at(buffers_.at(ArgField::Bo), col0);
+    llvm::Value* scale = v.scalar_constant(gemms_.front().scale);
+    for (size_t i = 1; i < gemms_.size(); ++i)
+      scale = b.CreateSelect(b.CreateICmpEQ(instance, i64(b, static_cast<int64_t>(i))),
+                             v.scalar_constant(gemms_[i].scale), scale);
+
+    const int64_t last_rows = shape_.rows - (tiling_.row_tiles - 1) * tiling_.tile_rows;
+    const int64_t last_cols = shape_.cols - (tiling_.col_tiles - 1) * tiling_.tile_cols;
+    llvm::Value* is_last_row = b.CreateICmpEQ(row_tile, i64(b, tiling_.row_tiles - 1));
+    llvm::Value* is_last_col = b.CreateICmpEQ(col_tile, i64(b, tiling_.col_tiles - 1));
+    llvm::Value* variant = b.CreateOr(b.CreateShl(b.CreateZExt(is_last_row, b.getInt64Ty()), 1),
+                                      b.CreateZExt(is_last_col, b.getInt64Ty()));
+    llvm::Function* fn = b.GetInsertBlock()->getParent();
+    auto* join = llvm::BasicBlock::Create(ctx_, "tile.join", fn);
+    auto* sw = b.CreateSwitch(variant, join, 4);
+    std::vector<llvm::Value*> call_args = {a, bb, out, bias, scale};
+    for (int64_t last_row = 0; last_row < 2; ++last_row) {
+      for (int64_t last_col = 0; last_col < 2; ++last_col) {
+        auto* block = llvm::BasicBlock::Create(ctx_, "tile.shape", fn, join);
+        sw->addCase(b.getInt64(static_cast<uint64_t>(last_row * 2 + last_col)), block);
+        b.SetInsertPoint(block);
+        b.CreateCall(tile_function(last_row ? last_rows : tiling_.tile_rows,
+                                   last_col ? last_cols : tiling_.tile_cols),
+                     call_args);
+        b.CreateBr(join);
+      }
+    }
+    b.SetInsertPoint(join);
+  }
+
+  llvm::Function* make_function(const std::string& suffix, std::vector<llvm::Type*> params,
+                                unsigned pointer_params) {
+    auto* fn = llvm::Function::Create(
+        llvm::FunctionType::get(llvm::Type::getVoidTy(ctx_), params, false),
+        llvm::Function::InternalLinkage, name_ + "_" + suffix, module_);
+    fn->addFnAttr(llvm::Attribute::NoUnwind);
+    for (unsigned i = 0; i < pointer_params; ++i) fn->addParamAttr(i, llvm::Attribute::NoAlias);
+    llvm::BasicBlock::Create(ctx_, "entry", fn);
+    return fn;
+  }
+
+  // One tile of `rows` x `cols` outputs: (a, b, out, bias, scale), each pointer at the tile's
+  // origin. For each k block: pack the strided activation, then sweep column blocks and, inside,
+  // row blocks, so the B panel of a column block stays in L1 across the tile's rows.
+  llvm::Function* tile_function(int64_t rows, int64_t cols) {
+    auto key = std::make_pair(rows, cols);
+    if (auto it = tiles_.find(key); it != tiles_.end()) return it->second;
+    auto* ptr = llvm::PointerType::getUnqual(ctx_);
+    llvm::Function* fn = make_function(
+        "tile" + std::to_string(rows) + "x" + std::to_string(cols), {ptr, ptr, ptr, ptr, element_},
+        3);
+    tiles_[key] = fn;
+
+    llvm::IRBuilder<> b(&fn->getEntryBlock());
+    use_kernel_fast_math(b);
+    VectorOps v(b, element_, lanes_);
+    llvm::Value* a = fn->getArg(0);
+    llvm::Value* bb = fn->getArg(1);
+    llvm::Value* out = fn->getArg(2);
+    llvm::Value* bias = fn->getArg(3);
+    llvm::Value* scale = fn->getArg(4);
+    const int64_t kb = tiling_.k_block;
+    llvm::Value* a_pack =
+        a_.pack ? entry_alloca(b, element_, kb * pack_rows_, 64, "a_pack") : nullptr;
+    llvm::Value* b_pack =
+        b_.pack ? entry_alloca(b, element_, kb * pack_cols_, 64, "b_pack") : nullptr;
+    const int64_t depth = shape_.depth;
+
+    emit_loop(b, i64(b, 0), i64(b, tiling_.k_blocks), "kblock", [&](llvm::Value* block) {
+      llvm::Value* k0 = b.CreateMul(block, i64(b, kb), "k0", true, true);
+      llvm::Value* is_last = b.CreateICmpEQ(block, i64(b, tiling_.k_blocks - 1), "last_k");
+      llvm::Value* is_first = b.CreateICmpEQ(block, i64(b, 0), "first_k");
+      llvm::Value* k_count = i64(b, kb);
+      if (depth % kb != 0)
+        k_count = b.CreateSelect(is_last, i64(b, depth - (tiling_.k_blocks - 1) * kb), k_count);
+      llvm::Value* a_k = v.at(a, b.CreateMul(k0, i64(b, a_.k_stride)));
+      llvm::Value* b_k = v.at(bb, b.CreateMul(k0, i64(b, b_.k_stride)));
+      if (a_pack) {
+        emit_pack(b, v, a_k, a_.k_stride, a_pack, pack_rows_, rows, k_count);
+        a_k = a_pack;
+      }
+      if (b_pack) {
+        emit_pack(b, v, b_k, b_.k_stride, b_pack, pack_cols_, cols, k_count);
+        b_k = b_pack;
+      }
+      Step step{a_k, b_k, out, bias, scale, k_count, is_first, is_last};
+      const int64_t block_cols = schedule_.col_vectors * lanes_;
+      const int64_t full_blocks = cols / block_cols;
+      if (full_blocks > 0)
+        emit_loop(b, i64(b, 0), i64(b, full_blocks), "colblock", [&](llvm::Value* cb) {
+          emit_row_blocks(b, v, step, b.CreateMul(cb, i64(b, block_cols)), rows,
+                          schedule_.col_vectors, lanes_);
+        });
+      if (const int64_t tail = cols % block_cols) {
+        const int64_t vectors = ceil_div(tail, lanes_);
+        emit_row_blocks(b, v, step, i64(b, full_blocks * block_cols), rows, vectors,
+                        static_cast<int>(tail - (vectors - 1) * lanes_));
+      }
+    });
+    b.CreateRetVoid();
+    return fn;
+  }
+
+  // What every register block of one k block of a tile shares.
+  struct Step {
+    llvm::Value *a, *b, *out, *bias, *scale, *k_count, *is_first, *is_last;
+  };
+
+  // The strides the microkernel sees: packed operands are contiguous along their outer index.
+  int64_t a_row_stride() const { return a_.pack ? 1 : a_.outer_stride; }
+  int64_t a_k_stride() const { return a_.pack ? pack_rows_ : a_.k_stride; }
+  int64_t b_k_stride() const { return b_.pack ? pack_cols_ : b_.k_stride; }
+
+  // Register blocks covering `rows` rows of the column block at `col`: full blocks, then one
+  // smaller block for the remainder.
+  void emit_row_blocks(llvm::IRBuilderBase& b, VectorOps& v, const Step& s, llvm::Value* col,
+                       int64_t rows, int64_t vectors, int last_active) {
+    llvm::Value* b_col = v.at(s.b, col);
+    llvm::Value* out_col = v.at(s.out, col);
+    llvm::Value* bias_col = bias_ == Bias::PerCol ? v.at(s.bias, col) : s.bias;
+    auto call = [&](int64_t block_rows, llvm::Value* row) {
+      llvm::Value* bias_row = bias_ == Bias::PerRow ? v.at(bias_col, row) : bias_col;
+      b.CreateCall(microkernel(block_rows, vectors, last_active),
+                   {v.at(s.a, b.CreateMul(row, i64(b, a_row_stride()))), b_col,
+                    v.at(out_col, b.CreateMul(row, i64(b, out_.outer_stride))), bias_row, s.scale,
+                    s.k_count, s.is_first, s.is_last});
+    };
+    const int64_t block = schedule_.row_block;
+    const int64_t full_blocks = rows / block;
+    if (full_blocks > 0)
+      emit_loop(b, i64(b, 0), i64(b, full_blocks), "rowblock", [&](llvm::Value* rb) {
+        call(block, b.CreateMul(rb, i64(b, block)));
+      });
+    if (const int64_t tail = rows % block) call(tail, i64(b, full_blocks * block));
+  }
+
+  // Copies `count` contiguous elements from each of k_count rows (stride src_stride) to a buffer
+  // with rows of dst_stride >= count, zero-filling the padding of the last vector.
+  void emit_pack(llvm::IRBuilderBase& b, VectorOps& v, llvm::Value* src, int64_t src_stride,
+                 llvm::Value* dst, int64_t dst_stride, int64_t count, llvm::Value* k_count) {
+    const uint64_t dst_align =
+        (dst_stride * static_cast<int64_t>(v.element_bytes())) % 64 == 0 ? 64 : 0;
+    emit_loop(b, i64(b, 0), k_count, "pack", [&](llvm::Value* k) {
+      llvm::Value* from = v.at(src, b.CreateMul(k, i64(b, src_stride)));
+      llvm::Value* to = v.at(dst, b.CreateMul(k, i64(b, dst_stride)));
+      const int64_t full = count / lanes_;
+      emit_unrolled_loop(b, full, 4, "pack.vec", [&](llvm::Value* i) {
+        llvm::Value* offset = b.CreateMul(i, i64(b, lanes_));
+        v.store(v.load(v.at(from, offset)), v.at(to, offset),
+                std::min<uint64_t>(dst_align, lanes_ * v.element_bytes()));
+      });
+      if (const int64_t tail = count % lanes_)
+        v.store(v.load_first(v.at(from, full * lanes_), static_cast<int>(tail)),
+                v.at(to, full * lanes_));
+    });
+  }
+
+  // The register-blocked inner kernel: `rows` x `vectors` accumulators over k_count steps, each
+  // step loading `vectors` B vectors and broadcasting `rows` A scalars. The last vector of a row
+  // has `last_active` lanes (masked loads and stores). Across k blocks the accumulators start from
+  // the partial sums in `out`; the last block scales and adds the bias.
+  // Params: a, b, out, bias, scale, k_count, is_first, is_last.
+  llvm::Function* microkernel(int64_t rows, int64_t vectors, int last_active) {
+    auto key = std::make_tuple(rows, vectors, last_active);
+    if (auto it = microkernels_.find(key); it != microkernels_.end()) return it->second;
+    auto* ptr = llvm::PointerType::getUnqual(ctx_);
+    auto* i1 = llvm::Type::getInt1Ty(ctx_);
+    llvm::Function* fn = make_function("block" + std::to_string(rows) + "x" +
+                                           std::to_string(vectors) + "m" +
+                                           std::to_string(last_active),
+                                       {ptr, ptr, ptr, ptr, element_, llvm::Type::getInt64Ty(ctx_),
+                                        i1, i1},
+                                       4);
+    // Kept out of line: its loop is the whole cost, and inlining one copy per call site would
+    // only multiply compile time.
+    fn->addFnAttr(llvm::Attribute::NoInline);
+    microkernels_[key] = fn;
+
+    llvm::IRBuilder<> b(&fn->getEntryBlock());
+    use_kernel_fast_math(b);
+    VectorOps v(b, element_, lanes_);
+    llvm::Value* a = fn->getArg(0);
+    llvm::Value* bmat = fn->getArg(1);
+    llvm::Value* out = fn->getArg(2);
+    llvm::Value* bias = fn->getArg(3);
+    llvm::Value* scale = fn->getArg(4);
+    llvm::Value* k_count = fn->getArg(5);
+    llvm::Value* is_first = fn->getArg(6);
+    llvm::Value* is_last = fn->getArg(7);
+
+    auto load_lanes = [&](llvm::Value* p, int64_t vec) {
+      return vec == vectors - 1 && last_active < lanes_ ? v.load_first(p, last_active) : v.load(p);
+    };
+    auto out_at = [&](int64_t row, int64_t vec) {
+      return v.at(out, row * out_.outer_stride + vec * lanes_);
+    };
+
+    // Accumulators live in an alloca that SROA turns into registers.
+    const int64_t count = rows * vectors;
+    llvm::AllocaInst* acc = entry_alloca(b, v.type(), count, 64, "acc");
+    auto acc_at = [&](int64_t i) {
+      return b.CreateConstInBoundsGEP1_64(v.type(), acc, static_cast<uint64_t>(i));
+    };
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < vectors; ++j) {
+        llvm::Value* start = v.constant(0.0);
+        if (tiling_.k_blocks > 1)
+          start = b.CreateSelect(is_first, start, load_lanes(out_at(r, j), j));
+        v.store(start, acc_at(r * vectors + j), 64);
+      }
+
+    emit_loop(b, i64(b, 0), k_count, "k", [&](llvm::Value* k) {
+      llvm::Value* a_k = v.at(a, b.CreateMul(k, i64(b, a_k_stride())));
+      llvm::Value* b_k = v.at(bmat, b.CreateMul(k, i64(b, b_k_stride())));
+      std::vector<llvm::Value*> bv;
+      for (int64_t j = 0; j < vectors; ++j) bv.push_back(load_lanes(v.at(b_k, j * lanes_), j));
+      for (int64_t r = 0; r < rows; ++r) {
+        llvm::Value* av = v.broadcast(v.at(a_k, r * a_row_stride()));
+        for (int64_t j = 0; j < vectors; ++j) {
+          llvm::Value* slot = acc_at(r * vectors + j);
+          v.store(v.fma(av, bv[j], v.load(slot, 64)), slot, 64);
+        }
+      }
+    });
+
+    // Epilogue: the last k block applies the scale and the bias; earlier ones store partial sums.
+    llvm::Value* factor = nullptr;
+    if (scaled_) {
+      factor = tiling_.k_blocks > 1 ? b.CreateSelect(is_last, scale, v.scalar_constant(1.0)) : scale;
+      factor = v.splat(factor);
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      llvm::Value* row_bias = nullptr;
+      if (bias_ == Bias::PerRow) row_bias = v.broadcast(v.at(bias, r));
+      for (int64_t j = 0; j < vectors; ++j) {
+        llvm::Value* value = v.load(acc_at(r * vectors + j), 64);
+        if (factor) value = b.CreateFMul(value, factor);
+        llvm::Value* add = bias_ == Bias::PerCol ? load_lanes(v.at(bias, j * lanes_), j) : row_bias;
+        if (add) {
+          if (tiling_.k_blocks > 1) add = b.CreateSelect(is_last, add, v.constant(0.0));
+          value = b.CreateFAdd(value, add);
+        }
+        if (j == vectors - 1 && last_active < lanes_)
+          v.store_first(value, out_at(r, j), last_active);
+        else
+          v.store(value, out_at(r, j));
+      }
+    }
+    b.CreateRetVoid();
+    return fn;
+  }
+
+  llvm::Module& module_;
+  llvm::LLVMContext& ctx_;
+  std::string name_;
+  ProjectionSchedule schedule_;
+  llvm::Type* element_;
+  int lanes_;
+  GemmShape shape_;
+  Tiling tiling_;
+  int64_t pack_rows_;  // row stride of the A pack buffer
+  int64_t pack_cols_;  // row stride of the B pack buffer
+  std::vector<Gemm> gemms_;
+  Operand a_, b_, out_;  // the strides every instance shares (fields may differ)
+  Bias bias_ = Bias::None;
+  bool scaled_ = false;
+  std::map<ArgField, llvm::Value*> buffers_;
+  std::map<std::pair<int64_t, int64_t>, llvm::Function*> tiles_;
+  std::map<std::tuple<int64_t, int64_t, int>, llvm::Function*> microkernels_;
+};
+
+}  // namespace
+
+void emit_projection_kernel(llvm::Module& module, const AttentionSpec& spec,
+                            const std::vector<Projection>& projections,
+                            const ProjectionSchedule& schedule, const std::string& name) {
+  validate(spec, projections, schedule);
+  ProjectionEmitter(module, spec, projections, schedule, name).emit();
+}
+
+int64_t projection_tiles_per_batch(const AttentionSpec& spec,
+                                   const std::vector<Projection>& projections,
+                                   const ProjectionSchedule& schedule) {
+  validate(spec, projections, schedule);
+  return static_cast<int64_t>(projections.size()) *
+         Tiling(projection_shape(spec, projections.front()), schedule).tiles();
+}
+
+}  // namespace flashjit::codegen

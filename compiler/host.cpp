@@ -1,0 +1,134 @@
+#include "compiler/host.h"
+
+#include <algorithm>
+#include <fstream>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include <llvm/ADT/StringMap.h>
+#include <llvm/MC/MCSubtargetInfo.h>
+#include <llvm/MC/TargetRegistry.h>
+#include <llvm/TargetParser/Host.h>
+
+#include "compiler/jit/native_target.h"
+
+namespace flashjit {
+
+namespace {
+
+bool has_feature(std::string_view features, std::string_view name) {
+  // Exact "+name" entries of a comma-separated list.
+  size_t pos = 0;
+  while (pos <= features.size()) {
+    size_t end = features.find(',', pos);
+    if (end == std::string_view::npos) end = features.size();
+    std::string_view entry = features.substr(pos, end - pos);
+    if (entry.size() == name.size() + 1 && entry[0] == '+' && entry.substr(1) == name) return true;
+    pos = end + 1;
+  }
+  return false;
+}
+
+std::string read_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// "48K" / "1024K" / "32M" -> bytes; 0 when unreadable.
+int64_t parse_cache_size(const std::string& text) {
+  size_t used = 0;
+  long long value = 0;
+  try {
+    value = std::stoll(text, &used);
+  } catch (...) {
+    return 0;
+  }
+  if (value <= 0) return 0;
+  const std::string unit = text.substr(used);
+  if (unit == "K") return value * 1024;
+  if (unit == "M") return value * 1024 * 1024;
+  if (unit.empty()) return value;
+  return 0;
+}
+
+// Fills the L1 data and L2 sizes the kernel is told about from cpu0's sysfs cache entries.
+void read_cache_sizes(TargetInfo& target) {
+  for (int index = 0; index < 8; ++index) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
+    const std::string level = read_line(dir + "level");
+    if (level.empty()) break;
+    const std::string type = read_line(dir + "type");
+    const int64_t bytes = parse_cache_size(read_line(dir + "size"));
+    if (bytes <= 0) continue;
+    if (level == "1" && type == "Data") target.l1_bytes = bytes;
+    if (level == "2" && (type == "Unified" || type == "Data")) target.l2_bytes = bytes;
+  }
+}
+
+std::string join_features(std::vector<std::string> enabled) {
+  std::sort(enabled.begin(), enabled.end());
+  std::string out;
+  for (const auto& f : enabled) {
+    if (!out.empty()) out += ',';
+    out += '+';
+    out += f;
+  }
+  return out;
+}
+
+}  // namespace
+
+int vector_bits_for_features(const std::string& features) {
+  if (has_feature(features, "avx512f")) return 512;
+  if (has_feature(features, "avx")) return 256;
+  return 128;
+}
+
+TargetInfo host_target() {
+  TargetInfo target;
+  target.cpu = llvm::sys::getHostCPUName().str();
+  std::vector<std::string> enabled;
+  for (const auto& entry : llvm::sys::getHostCPUFeatures())
+    if (entry.getValue()) enabled.push_back(entry.getKey().str());
+  target.features = join_features(std::move(enabled));
+  target.vector_bits = vector_bits_for_features(target.features);
+  read_cache_sizes(target);
+  return target;
+}
+
+llvm::Expected<TargetInfo> target_for_cpu(const std::string& mcpu) {
+  if (mcpu == "host") return host_target();
+  if (auto err = jit::initialize_native_target()) return err;
+  const std::string triple = llvm::sys::getProcessTriple();
+  std::string lookup_error;
+  const llvm::Target* llvm_target = llvm::TargetRegistry::lookupTarget(triple, lookup_error);
+  if (!llvm_target)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "no LLVM target for triple %s: %s", triple.c_str(),
+                                   lookup_error.c_str());
+  // Ask a generic subtarget whether the name is valid first: building one for an unknown CPU
+  // would print LLVM's warning and silently fall back to a generic processor.
+  std::unique_ptr<llvm::MCSubtargetInfo> generic(
+      llvm_target->createMCSubtargetInfo(triple, "", ""));
+  if (!generic || !generic->isCPUStringValid(mcpu))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "unknown target CPU '%s' for %s: expected \"host\" or an LLVM CPU name such as "
+        "x86-64-v3, x86-64-v4 or znver4",
+        mcpu.c_str(), triple.c_str());
+  std::unique_ptr<llvm::MCSubtargetInfo> sti(llvm_target->createMCSubtargetInfo(triple, mcpu, ""));
+  std::vector<std::string> enabled;
+  for (const auto& kv : sti->getAllProcessorFeatures())
+    if (sti->getFeatureBits().test(kv.Value)) enabled.emplace_back(kv.Key);
+
+  TargetInfo target = host_target();  // cache sizes: the host's are the best guess we have
+  target.cpu = mcpu;
+  target.features = join_features(std::move(enabled));
+  target.vector_bits = vector_bits_for_features(target.features);
+  return target;
+}
+
+}  // namespace flashjit

@@ -1,0 +1,25 @@
+// The machine kernels are generated for: this host, or a named CPU (for AOT objects and for tests
+// that exercise narrower vector code than the host's).
+#pragma once
+
+#include <string>
+
+#include <llvm/Support/Error.h>
+
+#include "compiler/schedule.h"
+
+namespace flashjit {
+
+// This machine: LLVM's host CPU name and features, the widest usable vectors, and the L1d/L2 sizes
+// from sysfs (Zen-like defaults when sysfs does not say).
+TargetInfo host_target();
+
+// "host" is host_target(); any other name is an LLVM CPU for the process triple (x86-64-v3,
+// znver4, ...), with the features that CPU implies and the host's cache sizes. Unknown CPUs are an
+// error, not LLVM's "ignoring processor" warning.
+llvm::Expected<TargetInfo> target_for_cpu(const std::string& mcpu);
+
+// Widest vector register the feature string allows: 512 with avx512f, 256 with avx2 + fma, else 128.
+int vector_bits_for_features(const std::string& features);
+
+}  // namespace flashjit

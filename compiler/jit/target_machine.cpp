@@ -1,0 +1,75 @@
+#include "compiler/jit/target_machine.h"
+
+#include <string>
+
+#include <llvm/ADT/StringExtras.h>
+#include <llvm/ADT/StringMap.h>
+#include <llvm/MC/MCSubtargetInfo.h>
+#include <llvm/MC/TargetRegistry.h>
+#include <llvm/TargetParser/Host.h>
+
+#include "compiler/jit/native_target.h"
+
+namespace flashjit::jit {
+
+namespace {
+
+llvm::Error fail(const std::string& message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+// Every "+name" / "-name" entry must be a feature of the backend.
+llvm::Error check_features(const llvm::MCSubtargetInfo& sti, const std::string& features) {
+  llvm::SmallVector<llvm::StringRef, 64> entries;
+  llvm::StringRef(features).split(entries, ',', -1, /*KeepEmpty=*/false);
+  for (llvm::StringRef entry : entries) {
+    const bool signed_entry = entry.starts_with("+") || entry.starts_with("-");
+    const llvm::StringRef name = signed_entry ? entry.drop_front() : entry;
+    bool known = false;
+    for (const auto& kv : sti.getAllProcessorFeatures()) known = known || name == kv.Key;
+    if (!signed_entry || !known)
+      return fail("target feature '" + entry.str() +
+                  "': expected +name or -name with a feature LLVM knows for this triple");
+  }
+  return llvm::Error::success();
+}
+
+}  // namespace
+
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>> make_target_machine(const TargetInfo& target) {
+  if (auto err = initialize_native_target()) return err;
+  const std::string triple = llvm::sys::getProcessTriple();
+  std::string lookup_error;
+  const llvm::Target* llvm_target = llvm::TargetRegistry::lookupTarget(triple, lookup_error);
+  if (!llvm_target) return fail("no LLVM target for triple " + triple + ": " + lookup_error);
+  std::unique_ptr<llvm::MCSubtargetInfo> generic(llvm_target->createMCSubtargetInfo(triple, "", ""));
+  if (!generic || !generic->isCPUStringValid(target.cpu))
+    return fail("target CPU '" + target.cpu + "': not a CPU LLVM knows for " + triple);
+  if (auto err = check_features(*generic, target.features)) return err;
+
+  llvm::TargetOptions options;
+  std::unique_ptr<llvm::TargetMachine> machine(llvm_target->createTargetMachine(
+      triple, target.cpu, target.features, options, llvm::Reloc::PIC_, llvm::CodeModel::Small,
+      llvm::CodeGenOptLevel::Aggressive));
+  if (!machine) return fail("LLVM could not create a target machine for " + target.cpu);
+  return machine;
+}
+
+llvm::Error check_runs_on_host(const TargetInfo& target) {
+  const auto host = llvm::sys::getHostCPUFeatures();
+  llvm::SmallVector<llvm::StringRef, 64> entries;
+  llvm::StringRef(target.features).split(entries, ',', -1, /*KeepEmpty=*/false);
+  std::string missing;
+  for (llvm::StringRef entry : entries) {
+    if (!entry.starts_with("+")) continue;
+    auto it = host.find(entry.drop_front());
+    if (it == host.end() || it->getValue()) continue;
+    if (!missing.empty()) missing += ',';
+    missing += it->getKey().str();
+  }
+  if (missing.empty()) return llvm::Error::success();
+  return fail("target " + target.cpu + " needs features this host (" +
+              llvm::sys::getHostCPUName().str() + ") lacks: " + missing);
+}
+
+}  // namespace flashjit::jit

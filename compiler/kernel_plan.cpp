@@ -1,0 +1,241 @@
+#include "compiler/kernel_plan.h"
+
+#include <algorithm>
+#include <array>
+
+#include <fmt/format.h>
+
+#include "compiler/codegen/attention_emitter.h"
+#include "ir/checked_math.h"
+#include "ir/error.h"
+
+namespace flashjit {
+
+namespace {
+
+// Enough tiles per batch element that two or more threads share even a batch of one.
+constexpr int64_t kMinTilesPerBatch = 8;
+// Rows one projection tile covers: its packed activation slice (rows x k_block) stays in L1/L2.
+constexpr int64_t kTileRows = 64;
+// Columns one projection tile covers.
+constexpr int64_t kTileCols = 512;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+int element_bytes(DType d) { return d == DType::F32 ? 4 : 8; }
+
+void validate_spec(const AttentionSpec& spec) {
+  if (spec.channels <= 0 || spec.heads <= 0 || spec.seq_len <= 0)
+    throw InvalidArgument(fmt::format(
+        "attention spec: expected positive channels, heads and sequence length, got C={} H={} N={}",
+        spec.channels, spec.heads, spec.seq_len));
+  if (spec.channels % spec.heads != 0)
+    throw InvalidArgument(fmt::format("attention spec: expected heads to divide channels, got C={} H={}",
+                                      spec.channels, spec.heads));
+  // Every buffer a kernel indexes must have a byte size that fits int64.
+  const int64_t elements = checked_mul(spec.seq_len, spec.channels, "attention spec N*C");
+  checked_mul(elements, element_bytes(spec.dtype), "attention spec N*C bytes");
+  checked_mul(spec.channels, spec.channels, "attention spec C*C");
+}
+
+void validate_target(const TargetInfo& target) {
+  if (target.vector_bits < 128 || target.vector_bits % 64 != 0)
+    throw InvalidArgument(fmt::format(
+        "target {}: expected vector_bits a multiple of 64 and at least 128, got {}", target.cpu,
+        target.vector_bits));
+}
+
+void validate_projection(const ProjectionSchedule& s, DType dtype, const TargetInfo& target,
+                         const char* which) {
+  const int64_t lane_bits = static_cast<int64_t>(s.lanes) * element_bytes(dtype) * 8;
+  if (s.rows_per_tile < 1 || s.cols_per_tile < 1 || s.row_block < 1 || s.col_vectors < 1 ||
+      s.k_block < 1)
+    throw InvalidArgument(fmt::format(
+        "{} projection schedule: expected every size >= 1, got rows_per_tile={} cols_per_tile={} "
+        "row_block={} col_vectors={} k_block={}",
+        which, s.rows_per_tile, s.cols_per_tile, s.row_block, s.col_vectors, s.k_block));
+  // Register blocks beyond the register file only spill; bound them so a typo cannot ask for
+  // thousands of accumulators.
+  if (s.row_block * s.col_vectors > 64)
+    throw InvalidArgument(fmt::format(
+        "{} projection schedule: expected row_block * col_vectors <= 64, got {} x {}", which,
+        s.row_block, s.col_vectors));
+  if (s.lanes < 1 || (s.lanes & (s.lanes - 1)) != 0 || lane_bits > target.vector_bits)
+    throw InvalidArgument(fmt::format(
+        "{} projection schedule: expected lanes a power of two within {}-bit vectors, got {}", which,
+        target.vector_bits, s.lanes));
+}
+
+void validate_attention(const AttentionSchedule& s) {
+  if (s.query_block < 1 || s.key_block < 1 || s.lanes < 1)
+    throw InvalidArgument(fmt::format(
+        "attention schedule: expected every size >= 1, got query_block={} key_block={} lanes={}",
+        s.query_block, s.key_block, s.lanes));
+}
+
+// The largest register block that does not spill: 24 accumulators, the B vectors and a broadcast
+// fill 32 zmm; 12 accumulators fill 16 ymm/xmm.
+void choose_register_block(ProjectionSchedule& s, const GemmShape& g, const TargetInfo& target) {
+  s.row_block = 6;
+  s.col_vectors = target.vector_bits >= 512 ? 4 : 2;
+  s.col_vectors = std::min<int64_t>(s.col_vectors, ceil_div(g.cols, s.lanes));
+  s.row_block = std::min(s.row_block, g.rows);
+}
+
+// The B panel one column block reads per k block (k_block x block columns) fills about half the
+// L1 data cache; the depth is split into equal blocks.
+void choose_k_block(ProjectionSchedule& s, const GemmShape& g, int bytes, const TargetInfo& target) {
+  const int64_t panel_row_bytes = s.col_vectors * s.lanes * bytes;
+  const int64_t fit = std::max<int64_t>(8, target.l1_bytes / 2 / panel_row_bytes);
+  const int64_t blocks = ceil_div(g.depth, fit);
+  s.k_block = ceil_div(g.depth, blocks);
+}
+
+void choose_tiles(ProjectionSchedule& s, const GemmShape& g) {
+  const int64_t block_cols = s.col_vectors * s.lanes;
+  s.rows_per_tile = std::min(g.rows, round_up(kTileRows, s.row_block));
+  s.cols_per_tile = std::min(g.cols, round_up(kTileCols, block_cols));
+  auto tiles = [&] { return ceil_div(g.rows, s.rows_per_tile) * ceil_div(g.cols, s.cols_per_tile); };
+  while (tiles() < kMinTilesPerBatch && s.rows_per_tile > s.row_block)
+    s.rows_per_tile = std::max(s.row_block, round_up(s.rows_per_tile / 2, s.row_block));
+  while (tiles() < kMinTilesPerBatch && s.cols_per_tile > block_cols)
+    s.cols_per_tile = std::max(block_cols, round_up(s.cols_per_tile / 2, block_cols));
+}
+
+std::string c_identifier(std::string text) {
+  for (char& ch : text)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')))
+      ch = '_';
+  return text;
+}
+
+// FNV-1a: a stable hash, unlike std::hash, so names are the same in every process.
+uint32_t fnv1a(const std::string& text) {
+  uint32_t h = 2166136261u;
+  for (unsigned char ch : text) {
+    h ^= ch;
+    h *= 16777619u;
+  }
+  return h;
+}
+
+std::string describe_projection(const ProjectionSchedule& s) {
+  return fmt::format(
+      "rows_per_tile={} cols_per_tile={} row_block={} col_vectors={} k_block={} lanes={}",
+      s.rows_per_tile, s.cols_per_tile, s.row_block, s.col_vectors, s.k_block, s.lanes);
+}
+
+std::string describe_attention(const AttentionSchedule& s) {
+  return fmt::format("query_block={} key_block={} lanes={}", s.query_block, s.key_block, s.lanes);
+}
+
+std::string describe_kernel(const PlannedKernel& k) {
+  if (k.kind == PlannedKernel::Kind::Attention) return "attention " + describe_attention(k.attention);
+  std::string what;
+  for (Projection p : k.projections) what += (what.empty() ? "" : ",") + std::string(to_string(p));
+  return "projection " + what + " " + describe_projection(k.projection);
+}
+
+}  // namespace
+
+const char* to_string(Projection p) {
+  switch (p) {
+    case Projection::Q: return "q";
+    case Projection::K: return "k";
+    case Projection::V: return "v";
+    case Projection::Out: return "out";
+  }
+  return "?";
+}
+
+GemmShape projection_shape(const AttentionSpec& spec, Projection p) {
+  if (p == Projection::Out && spec.layout == Layout::Image)
+    return {spec.channels, spec.seq_len, spec.channels};
+  return {spec.seq_len, spec.channels, spec.channels};
+}
+
+int lanes_for(DType dtype, const TargetInfo& target) {
+  return target.vector_bits / (element_bytes(dtype) * 8);
+}
+
+ProjectionSchedule default_projection_schedule(const AttentionSpec& spec, Projection p,
+                                               const TargetInfo& target) {
+  const GemmShape g = projection_shape(spec, p);
+  ProjectionSchedule s;
+  s.lanes = lanes_for(spec.dtype, target);
+  choose_register_block(s, g, target);
+  choose_k_block(s, g, element_bytes(spec.dtype), target);
+  choose_tiles(s, g);
+  return s;
+}
+
+WorkspaceSizes KernelPlan::workspace_elements(int64_t batch) const {
+  if (batch < 0) throw InvalidArgument(fmt::format("batch: expected >= 0, got {}", batch));
+  const int64_t per_batch = checked_mul(spec.seq_len, spec.channels, "workspace N*C");
+  const int64_t elements = checked_mul(batch, per_batch, "workspace batch*N*C");
+  // All four live at once, so their bytes together must be addressable.
+  checked_mul(checked_mul(elements, 4, "workspaces q,k,v,o"), element_bytes(spec.dtype),
+              "workspace bytes");
+  return {elements, elements, elements, elements};
+}
+
+std::string KernelPlan::to_text() const {
+  std::string text = fmt::format("plan {} target {} {}-bit l1={} l2={} features={}\n", spec.key(),
+                                 target.cpu, target.vector_bits, target.l1_bytes, target.l2_bytes,
+                                 target.features);
+  for (const PlannedKernel& k : kernels) text += fmt::format("kernel {} {}\n", k.name, describe_kernel(k));
+  return text;
+}
+
+KernelPlan plan_kernels(const AttentionSpec& spec, const TargetInfo& target,
+                        const PlanOverrides& overrides) {
+  validate_spec(spec);
+  validate_target(target);
+  KernelPlan plan;
+  plan.spec = spec;
+  plan.target = target;
+
+  const bool fuse = overrides.fuse_qkv.value_or(true);
+  const ProjectionSchedule qkv =
+      overrides.qkv_projection.value_or(default_projection_schedule(spec, Projection::Q, target));
+  const ProjectionSchedule out =
+      overrides.out_projection.value_or(default_projection_schedule(spec, Projection::Out, target));
+  const AttentionSchedule attention =
+      overrides.attention.value_or(codegen::default_attention_schedule(spec, target));
+  validate_projection(qkv, spec.dtype, target, "qkv");
+  validate_projection(out, spec.dtype, target, "out");
+  validate_attention(attention);
+
+  auto projection = [&](std::string suffix, std::vector<Projection> ps, const ProjectionSchedule& s) {
+    PlannedKernel k;
+    k.name = std::move(suffix);
+    k.kind = PlannedKernel::Kind::Projection;
+    k.projections = std::move(ps);
+    k.projection = s;
+    return k;
+  };
+  if (fuse) {
+    plan.kernels.push_back(projection("project_qkv", {Projection::Q, Projection::K, Projection::V}, qkv));
+  } else {
+    for (Projection p : {Projection::Q, Projection::K, Projection::V})
+      plan.kernels.push_back(projection(std::string("project_") + to_string(p), {p}, qkv));
+  }
+  PlannedKernel attend;
+  attend.name = "attention";
+  attend.kind = PlannedKernel::Kind::Attention;
+  attend.attention = attention;
+  plan.kernels.push_back(attend);
+  plan.kernels.push_back(projection("project_out", {Projection::Out}, out));
+
+  // Names: spec, CPU and a hash of everything else the code depends on (features, schedules), so
+  // two plans that differ in any of them never export the same symbol.
+  std::string identity = target.features + "|" + std::to_string(target.vector_bits);
+  for (const PlannedKernel& k : plan.kernels) identity += "|" + k.name + ":" + describe_kernel(k);
+  const std::string prefix = fmt::format("fj_{}_{}_{:08x}_", spec.key(), c_identifier(target.cpu),
+                                         fnv1a(identity));
+  for (PlannedKernel& k : plan.kernels) k.name = prefix + k.name;
+  return plan;
+}
+
+}  // namespace flashjit
