@@ -53,18 +53,10 @@ std::vector<double> bare_attention(const LayerShape& s, const std::vector<double
   return out;
 }
 
-// tokens[b][n][c] from the layer's input, whatever its layout.
+// tokens[b][n][c] of the layer's input or output, whatever its layout.
 std::vector<double> token_rows(const LayerShape& s, const Tensor<double>& x) {
-  const int64_t c = s.channels();
-  std::vector<double> rows(static_cast<std::size_t>(x.size()));
-  for (int64_t b = 0; b < s.batch; ++b) {
-    for (int64_t n = 0; n < s.n; ++n) {
-      for (int64_t ch = 0; ch < c; ++ch) {
-        rows[(b * s.n + n) * c + ch] = s.layout == Layout::Image ? x[(b * c + ch) * s.n + n] : x[(b * s.n + n) * c + ch];
-      }
-    }
-  }
-  return rows;
+  const Tensor<double> seq = s.layout == Layout::Image ? image_to_sequence(x) : x;
+  return {seq.span().begin(), seq.span().end()};
 }
 
 class BareAttention : public ::testing::TestWithParam<LayerShape> {};

@@ -13,16 +13,6 @@
 namespace flashjit::testing {
 namespace {
 
-// [B,C,S,S] -> [B,S*S,C]
-Tensor<double> image_to_sequence(const Tensor<double>& image) {
-  const int64_t b = image.dim(0), c = image.dim(1), n = image.dim(2) * image.dim(3);
-  Tensor<double> seq({b, n, c});
-  for (int64_t i = 0; i < b; ++i)
-    for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t t = 0; t < n; ++t) seq[(i * n + t) * c + ch] = image[(i * c + ch) * n + t];
-  return seq;
-}
-
 TEST(Layouts, ImageAndSequenceGiveTheSameNumbers) {
   for (const int64_t threshold : {kAlwaysFlash, kAlwaysStandard}) {
     auto layer = DiffusionAttention<double>(6, 2, 5, threshold, true, 3);

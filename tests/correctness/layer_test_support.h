@@ -88,6 +88,16 @@ double max_scaled_diff(const Tensor<A>& a, const Tensor<B>& b) {
   return max_scaled_diff(a.span(), b.span());
 }
 
+// [B,C,H,W] -> [B,H*W,C]: the sequence an image is, token by token.
+inline Tensor<double> image_to_sequence(const Tensor<double>& image) {
+  const int64_t b = image.dim(0), c = image.dim(1), n = image.dim(2) * image.dim(3);
+  Tensor<double> seq({b, n, c});
+  for (int64_t i = 0; i < b; ++i)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t t = 0; t < n; ++t) seq[(i * n + t) * c + ch] = image[(i * c + ch) * n + t];
+  return seq;
+}
+
 inline std::string diagnostic(const Diagnostics& d, const std::string& name) {
   for (const auto& [key, value] : d) {
     if (key == name) return value;
