@@ -95,9 +95,11 @@ TEST(Npy, FailedWriteLeavesTheDestinationAndNoTemporary) {
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"out.npy"});
 }
 
-TEST(Npy, MissingFileIsAnIoErrorNamingIt) {
+TEST(Npy, MissingFileOrDirectoryIsAnIoErrorNamingIt) {
   TempDir dir;
   testing::expect_io_error([&] { read_npy(dir / "absent.npy"); }, {"absent.npy", "No such file"});
+  std::filesystem::create_directory(dir / "folder.npy");
+  testing::expect_io_error([&] { read_npy(dir / "folder.npy"); }, {"folder.npy", "not a regular file"});
 }
 
 }  // namespace
