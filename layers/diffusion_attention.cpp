@@ -95,8 +95,9 @@ AttentionSpec DiffusionAttention<T>::State::spec_for(const Tensor<T>& input) con
     spec.seq_len = input.dim(1);
   } else if (input.rank() == 4) {
     if (input.dim(1) != channels) {
-      throw ShapeError(fmt::format("DiffusionAttention: expected {} channels in dim 1 of a [B,C,H,W] input, got {} in {}",
-                                   channels, input.dim(1), shape));
+      throw ShapeError(fmt::format(
+          "DiffusionAttention: expected {} channels in dim 1 of a [B,C,H,W] input, got {} in {}", channels,
+          input.dim(1), shape));
     }
     if (input.dim(2) != input.dim(3)) {
       throw ShapeError(fmt::format("DiffusionAttention: expected a square image (H == W), got H={} W={} in {}",
@@ -161,8 +162,8 @@ DiffusionAttention<T>::DiffusionAttention(int64_t channels, int64_t num_heads, i
   s.threshold = flash_attention_threshold;
   s.causal = use_causal_mask;
   const int64_t matrix = checked_mul(channels, channels, "weight matrix C*C");
-  s.parameters.assign(static_cast<std::size_t>(checked_add(checked_mul(4, matrix, "parameters"), channels, "parameters")),
-                      T(0));
+  const int64_t count = checked_add(checked_mul(4, matrix, "parameters 4*C*C"), channels, "parameters 4*C*C + C");
+  s.parameters.assign(static_cast<std::size_t>(count), T(0));
   // Xavier/Glorot uniform for a C -> C projection; the bias stays zero.
   std::mt19937_64 rng(seed);
   const double limit = std::sqrt(6.0 / static_cast<double>(channels + channels));
@@ -218,11 +219,13 @@ template <typename T>
 Tensor<T> DiffusionAttention<T>::backward(const Tensor<T>& grad_output) {
   State& s = *state_;
   if (!s.has_forward) {
-    throw StateError("DiffusionAttention::backward: expected a forward pass first, got none since construction or reset_state");
+    throw StateError(
+        "DiffusionAttention::backward: expected a forward pass first, got none since construction or reset_state");
   }
   if (grad_output.shape() != s.last_output_shape) {
-    throw ShapeError(fmt::format("DiffusionAttention::backward: expected grad_output of the last output's shape {}, got {}",
-                                 shape_to_string(s.last_output_shape), grad_output.shape_string()));
+    throw ShapeError(fmt::format(
+        "DiffusionAttention::backward: expected grad_output of the last output's shape {}, got {}",
+        shape_to_string(s.last_output_shape), grad_output.shape_string()));
   }
   Tensor<T> grad_input(grad_output.shape());
   s.run_backward(grad_output.data(), grad_input.data());
@@ -251,8 +254,9 @@ template <typename T>
 void DiffusionAttention<T>::set_parameters(std::span<const T> parameters) {
   State& s = *state_;
   if (parameters.size() != s.parameters.size()) {
-    throw InvalidArgument(fmt::format("DiffusionAttention::set_parameters: expected {} values (4*C*C + C, C={}), got {}",
-                                      s.parameters.size(), s.channels, parameters.size()));
+    throw InvalidArgument(
+        fmt::format("DiffusionAttention::set_parameters: expected {} values (4*C*C + C, C={}), got {}",
+                    s.parameters.size(), s.channels, parameters.size()));
   }
   std::copy(parameters.begin(), parameters.end(), s.parameters.begin());
 }
@@ -316,7 +320,9 @@ Engine DiffusionAttention<T>::engine() const { return state_->engine; }
 
 template <typename T>
 void DiffusionAttention<T>::set_engine(Engine engine) {
-  if (!engine_available(engine)) throw InvalidArgument("DiffusionAttention::set_engine: " + engine_unavailable_message(engine));
+  if (!engine_available(engine)) {
+    throw InvalidArgument("DiffusionAttention::set_engine: " + engine_unavailable_message(engine));
+  }
   state_->engine = engine;
 }
 

@@ -63,8 +63,8 @@ Engine parse_engine(const std::string& name) {
 double forward_flops(int64_t batch, int64_t n, int64_t channels, bool causal) {
   const double tokens = static_cast<double>(batch) * static_cast<double>(n);
   const double c = static_cast<double>(channels);
-  const double pairs_per_batch =
-      causal ? static_cast<double>(n) * static_cast<double>(n + 1) / 2.0 : static_cast<double>(n) * static_cast<double>(n);
+  const double length = static_cast<double>(n);
+  const double pairs_per_batch = causal ? length * (length + 1) / 2.0 : length * length;
   return 8.0 * tokens * c * c + 4.0 * c * static_cast<double>(batch) * pairs_per_batch;
 }
 
@@ -160,22 +160,27 @@ void run(const RunOptions& o) {
 
 void add_run_command(CLI::App& app) {
   auto options = std::make_shared<RunOptions>();
-  CLI::App* cmd = app.add_subcommand("run", "Run DiffusionAttention forward (and backward) on seeded random data or an .npy input");
+  CLI::App* cmd =
+      app.add_subcommand("run", "Run DiffusionAttention forward (and backward) on seeded random data or an .npy input");
   cmd->add_option("--channels", options->channels, "Channels C")->required()->check(at_least(1));
   cmd->add_option("--heads", options->heads, "Attention heads (must divide C)")->required()->check(at_least(1));
   cmd->add_option("--spatial", options->spatial, "Spatial size S: images are SxS, sequences S*S tokens")
       ->required()
       ->check(at_least(1));
-  CLI::Option* batch = cmd->add_option("--batch", options->batch, "Batch size")->capture_default_str()->check(at_least(0));
+  CLI::Option* batch =
+      cmd->add_option("--batch", options->batch, "Batch size")->capture_default_str()->check(at_least(0));
   cmd->add_flag("--causal", options->causal, "Causal mask: token i attends tokens j <= i");
   cmd->add_option("--threshold", options->threshold, "Flash attention threshold: flash when N >= threshold")
       ->capture_default_str()
       ->check(at_least(0));
   cmd->add_option("--engine", options->engine, "Engine (default: the layer's default engine)")
       ->check(CLI::IsMember({"reference", "fallback", "jit"}));
-  cmd->add_option("--dtype", options->dtype, "Element type")->capture_default_str()->check(CLI::IsMember({"f32", "f64"}));
+  cmd->add_option("--dtype", options->dtype, "Element type")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f32", "f64"}));
   cmd->add_option("--seed", options->seed, "Seed of the weights and the data")->capture_default_str();
-  CLI::Option* layout = cmd->add_option("--layout", options->layout, "Input layout: image [B,C,S,S] or sequence [B,S*S,C]")
+  CLI::Option* layout =
+      cmd->add_option("--layout", options->layout, "Input layout: image [B,C,S,S] or sequence [B,S*S,C]")
       ->capture_default_str()
       ->check(CLI::IsMember({"image", "sequence"}));
   cmd->add_flag("--backward", options->backward, "Also run backward and report its time and gradient checksum");

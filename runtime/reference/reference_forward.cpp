@@ -46,7 +46,8 @@ void forward(const AttentionSpec& spec, int64_t batch, const T* x, const Attenti
       T* out = s.attn.data() + offset;
       T* lse = s.lse.data() + (b * spec.heads + h) * n;
       if (standard) {
-        standard_attention_forward(head, out, lse, keep_probs ? s.probs.data() + (b * spec.heads + h) * n * n : nullptr);
+        T* probs = keep_probs ? s.probs.data() + (b * spec.heads + h) * n * n : nullptr;
+        standard_attention_forward(head, out, lse, probs);
       } else {
         flash_attention_forward(head, out, lse);
       }

@@ -23,7 +23,9 @@ void expect_error(const std::function<void()>& call, const std::vector<std::stri
     ADD_FAILURE() << "expected an exception, got none";
   } catch (const E& e) {
     const std::string message = e.what();
-    for (const std::string& f : fragments) EXPECT_NE(message.find(f), std::string::npos) << "'" << f << "' not in: " << message;
+    for (const std::string& f : fragments) {
+      EXPECT_NE(message.find(f), std::string::npos) << "'" << f << "' not in: " << message;
+    }
   } catch (const std::exception& e) {
     ADD_FAILURE() << "wrong exception type: " << e.what();
   }
@@ -62,7 +64,8 @@ TEST(ForwardMisuse, WrongRank) {
 
 TEST(ForwardMisuse, WrongChannelCount) {
   Layer layer(8, 2, 4);
-  expect_error<ShapeError>([&] { layer.forward(Tensor<float>({1, 16, 6})); }, {"expected 8 channels", "got 6", "[1,16,6]"});
+  expect_error<ShapeError>([&] { layer.forward(Tensor<float>({1, 16, 6})); },
+                           {"expected 8 channels", "got 6", "[1,16,6]"});
   expect_error<ShapeError>([&] { layer.forward(Tensor<float>({1, 6, 4, 4})); },
                            {"expected 8 channels", "got 6", "[1,6,4,4]"});
 }
@@ -89,7 +92,8 @@ TEST(ForwardMisuse, FailedForwardKeepsThePreviousOne) {
 
 TEST(BackwardMisuse, BeforeForward) {
   Layer layer(8, 2, 4);
-  expect_error<StateError>([&] { layer.backward(Tensor<float>({1, 8, 4, 4})); }, {"expected a forward pass first", "got none"});
+  expect_error<StateError>([&] { layer.backward(Tensor<float>({1, 8, 4, 4})); },
+                           {"expected a forward pass first", "got none"});
 }
 
 TEST(BackwardMisuse, GradientOfAnotherShape) {
@@ -125,7 +129,8 @@ TEST(ParameterMisuse, SetParametersOfTheWrongLengthChangesNothing) {
 
 TEST(EngineMisuse, UnavailableEngines) {
   Layer layer(8, 2, 4);
-  expect_error<InvalidArgument>([&] { layer.set_engine(Engine::Fallback); }, {"'fallback' is not available", "expected 'reference'"});
+  expect_error<InvalidArgument>([&] { layer.set_engine(Engine::Fallback); },
+                                {"'fallback' is not available", "expected 'reference'"});
   expect_error<InvalidArgument>([&] { layer.set_engine(Engine::Jit); }, {"'jit' is not available"});
   EXPECT_EQ(layer.engine(), Engine::Reference);
 }

@@ -25,7 +25,7 @@ const std::string kSmall = "run --channels 8 --heads 2 --spatial 4";
 
 TEST(RunCommandErrors, BadFlagValues) {
   expect_usage_error("run --channels 0 --heads 2 --spatial 4", "--channels: expected an integer >= 1, got '0'");
-  expect_usage_error("run --channels 8 --heads 2 --spatial 4 --batch -1", "--batch: expected an integer >= 0, got '-1'");
+  expect_usage_error(kSmall + " --batch -1", "--batch: expected an integer >= 0, got '-1'");
   expect_usage_error("run --channels 8 --heads 2 --spatial x", "--spatial: expected an integer >= 1, got 'x'");
   expect_usage_error(kSmall + " --threshold -5", "--threshold: expected an integer >= 0, got '-5'");
   expect_usage_error(kSmall + " --reps 0", "--reps: expected an integer >= 1, got '0'");
