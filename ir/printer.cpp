@@ -48,6 +48,7 @@ std::string attr_value_to_string(const AttrValue& value) {
 std::string print(const Graph& graph) {
   verify(graph);  // the numbering below needs every input listed before its user
   std::unordered_map<const ComputationNode*, std::size_t> id;
+  const std::vector<bool> live = graph.live_mask();
   std::string text;
   for (std::size_t i = 0; i < graph.nodes().size(); ++i) {
     const ComputationNode& node = *graph.nodes()[i];
@@ -57,8 +58,8 @@ std::string print(const Graph& graph) {
     std::string attrs;
     for (const auto& [name, value] : node.attrs().entries())
       attrs += fmt::format("{}{}={}", attrs.empty() ? "" : ", ", name, attr_value_to_string(value));
-    text += fmt::format("{}({}){} : {}\n", graph.node_label(i), args, attrs.empty() ? "" : " {" + attrs + "}",
-                        to_string(node.type()));
+    text += fmt::format("{}({}){} : {}{}\n", graph.node_label(i), args, attrs.empty() ? "" : " {" + attrs + "}",
+                        to_string(node.type()), live[i] ? "" : "  ; unused");
   }
   return text + fmt::format("return %{}\n", id.at(graph.output().get()));
 }

@@ -6,6 +6,7 @@
 //   return %2
 //
 // Attributes follow the op's schema order; a Constant shows its name and type, never its storage.
+// A node the output does not depend on (a pass replaced it) ends with the comment "; unused".
 // ir/parser.h reads this form back: print(parse(print(g))) == print(g).
 #pragma once
 
