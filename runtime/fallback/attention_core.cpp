@@ -28,7 +28,7 @@ namespace flashjit::fallback::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // Queries per block, in vectors; key (or value-channel) rows per register tile.
-inline constexpr size_t kQueryVectors = 2;
+inline constexpr size_t kQueryVectors = 3;
 inline constexpr size_t kTileRows = kVectorRegisters >= 32 ? 8 : 4;
 // Flash key tile: its scores, keys and values stay in L1/L2 while they are reused.
 inline constexpr size_t kKeyTile = 128;
@@ -57,19 +57,19 @@ HWY_INLINE void score_tile(D d, size_t head_dim, const T* HWY_RESTRICT keys, siz
   const size_t lanes = hn::Lanes(d);
   const size_t block = kQueryVectors * lanes;
   V acc[kRows][kQueryVectors];
-  for (size_t r = 0; r < kRows; ++r) {
-    for (size_t v = 0; v < kQueryVectors; ++v) acc[r][v] = hn::Zero(d);
+  _Pragma("GCC unroll 16") for (size_t r = 0; r < kRows; ++r) {
+    _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) acc[r][v] = hn::Zero(d);
   }
   for (size_t c = 0; c < head_dim; ++c) {
     V q[kQueryVectors];
-    for (size_t v = 0; v < kQueryVectors; ++v) q[v] = hn::Load(d, qt + c * block + v * lanes);
-    for (size_t r = 0; r < kRows; ++r) {
+    _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) q[v] = hn::Load(d, qt + c * block + v * lanes);
+    _Pragma("GCC unroll 16") for (size_t r = 0; r < kRows; ++r) {
       const V key = hn::Set(d, keys[r * key_stride + c]);
-      for (size_t v = 0; v < kQueryVectors; ++v) acc[r][v] = hn::MulAdd(key, q[v], acc[r][v]);
+      _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) acc[r][v] = hn::MulAdd(key, q[v], acc[r][v]);
     }
   }
-  for (size_t r = 0; r < kRows; ++r) {
-    for (size_t v = 0; v < kQueryVectors; ++v) hn::Store(acc[r][v], d, scores + r * block + v * lanes);
+  _Pragma("GCC unroll 16") for (size_t r = 0; r < kRows; ++r) {
+    _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) hn::Store(acc[r][v], d, scores + r * block + v * lanes);
   }
 }
 
@@ -81,21 +81,21 @@ HWY_INLINE void value_tile(D d, size_t keys, const T* HWY_RESTRICT values, size_
   const size_t lanes = hn::Lanes(d);
   const size_t block = kQueryVectors * lanes;
   V acc[kRows][kQueryVectors];
-  for (size_t r = 0; r < kRows; ++r) {
-    for (size_t v = 0; v < kQueryVectors; ++v) {
+  _Pragma("GCC unroll 16") for (size_t r = 0; r < kRows; ++r) {
+    _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) {
       acc[r][v] = hn::Mul(hn::Load(d, ot + r * block + v * lanes), rescale[v]);
     }
   }
   for (size_t j = 0; j < keys; ++j) {
     V p[kQueryVectors];
-    for (size_t v = 0; v < kQueryVectors; ++v) p[v] = hn::Load(d, probs + j * block + v * lanes);
-    for (size_t r = 0; r < kRows; ++r) {
+    _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) p[v] = hn::Load(d, probs + j * block + v * lanes);
+    _Pragma("GCC unroll 16") for (size_t r = 0; r < kRows; ++r) {
       const V value = hn::Set(d, values[j * value_stride + r]);
-      for (size_t v = 0; v < kQueryVectors; ++v) acc[r][v] = hn::MulAdd(value, p[v], acc[r][v]);
+      _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) acc[r][v] = hn::MulAdd(value, p[v], acc[r][v]);
     }
   }
-  for (size_t r = 0; r < kRows; ++r) {
-    for (size_t v = 0; v < kQueryVectors; ++v) hn::Store(acc[r][v], d, ot + r * block + v * lanes);
+  _Pragma("GCC unroll 16") for (size_t r = 0; r < kRows; ++r) {
+    _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) hn::Store(acc[r][v], d, ot + r * block + v * lanes);
   }
 }
 
@@ -140,7 +140,7 @@ HWY_INLINE void mask_future_keys(D d, size_t keys, int64_t first_key, int64_t fi
   const int64_t first_masked = std::max<int64_t>(0, first_query + 1 - first_key);
   for (size_t j = static_cast<size_t>(first_masked); j < keys; ++j) {
     const int64_t key = first_key + static_cast<int64_t>(j);
-    for (size_t v = 0; v < kQueryVectors; ++v) {
+    _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) {
       // Query minus key, per lane: small integers, exact in T.
       const auto lead = hn::Iota(d, static_cast<T>(first_query + static_cast<int64_t>(v * lanes) - key));
       T* row = scores + j * block + v * lanes;
@@ -158,7 +158,7 @@ HWY_INLINE void softmax_tile(D d, size_t keys, T* HWY_RESTRICT scores, T* HWY_RE
   using V = hn::Vec<D>;
   const size_t lanes = hn::Lanes(d);
   const size_t block = kQueryVectors * lanes;
-  for (size_t v = 0; v < kQueryVectors; ++v) {
+  _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) {
     const V old_max = hn::Load(d, row_max + v * lanes);
     V new_max = old_max;
     for (size_t j = 0; j < keys; ++j) new_max = hn::Max(new_max, hn::Load(d, scores + j * block + v * lanes));

@@ -38,19 +38,19 @@ HWY_INLINE void register_tile(D d, size_t depth, const T* HWY_RESTRICT a_panel,
   using V = hn::Vec<D>;
   const size_t lanes = hn::Lanes(d);
   V acc[kTileRows][kTileVectors];
-  for (size_t r = 0; r < kTileRows; ++r) {
-    for (size_t v = 0; v < kTileVectors; ++v) acc[r][v] = hn::Zero(d);
+  _Pragma("GCC unroll 16") for (size_t r = 0; r < kTileRows; ++r) {
+    _Pragma("GCC unroll 16") for (size_t v = 0; v < kTileVectors; ++v) acc[r][v] = hn::Zero(d);
   }
   for (size_t k = 0; k < depth; ++k) {
     V b[kTileVectors];
-    for (size_t v = 0; v < kTileVectors; ++v) b[v] = hn::LoadU(d, b_panel + k * b_stride + v * lanes);
-    for (size_t r = 0; r < kTileRows; ++r) {
+    _Pragma("GCC unroll 16") for (size_t v = 0; v < kTileVectors; ++v) b[v] = hn::LoadU(d, b_panel + k * b_stride + v * lanes);
+    _Pragma("GCC unroll 16") for (size_t r = 0; r < kTileRows; ++r) {
       const V a = hn::Set(d, a_panel[k * kTileRows + r]);
-      for (size_t v = 0; v < kTileVectors; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
+      _Pragma("GCC unroll 16") for (size_t v = 0; v < kTileVectors; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
     }
   }
-  for (size_t r = 0; r < kTileRows; ++r) {
-    for (size_t v = 0; v < kTileVectors; ++v) {
+  _Pragma("GCC unroll 16") for (size_t r = 0; r < kTileRows; ++r) {
+    _Pragma("GCC unroll 16") for (size_t v = 0; v < kTileVectors; ++v) {
       T* dst = out + r * out_stride + v * lanes;
       V init = hn::Zero(d);
       if (accumulate) {
@@ -71,7 +71,7 @@ HWY_NOINLINE void edge_tile(D d, size_t depth, const T* a_panel, const T* b_pane
                             const T* row_bias, const T* col_bias) {
   const size_t width = kTileVectors * hn::Lanes(d);
   HWY_ALIGN T tile[kTileRows * kTileVectors * HWY_MAX_BYTES / sizeof(T)];
-  for (size_t r = 0; r < kTileRows; ++r) {
+  _Pragma("GCC unroll 16") for (size_t r = 0; r < kTileRows; ++r) {
     for (size_t c = 0; c < width; ++c) {
       T init = 0;
       if (r < rows && c < cols) {
