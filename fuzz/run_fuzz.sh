@@ -31,7 +31,7 @@ mkdir -p "$dir/corpus"
 # Rebuild when any source or header it may include is newer than the binary.
 if [ ! -x "$bin" ] || [ -n "$(cd "$root" && find fuzz runtime/io runtime/tensor.* ir -newer "$bin" -name '*.[ch]*' -print -quit)" ]; then
   echo "building $bin" >&2
-  (cd "$root" && "$cxx" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+  (cd "$root" && "$cxx" -std=c++20 -O1 -gline-tables-only -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
      -fno-omit-frame-pointer -I"$root" "${srcs[@]}" -lfmt -o "$bin.tmp")
   mv "$bin.tmp" "$bin"
 fi
