@@ -1,0 +1,186 @@
+#include "compiler/jit/disk_cache.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include <fmt/format.h>
+
+#include "ir/error.h"
+
+namespace flashjit::jit {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kEntrySuffix = ".fjk";
+constexpr std::string_view kTempInfix = ".fjk.tmp.";
+// Objects are a few megabytes at most; anything this large is not ours and is not read.
+constexpr uintmax_t kMaxEntryBytes = uintmax_t{1} << 30;
+
+bool is_key(std::string_view text) {
+  return text.size() == 32 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+bool is_entry_name(std::string_view name) {
+  return name.size() == 32 + kEntrySuffix.size() && name.ends_with(kEntrySuffix) &&
+         is_key(name.substr(0, 32));
+}
+
+// <key>.fjk.tmp.<pid>.<n>, as store_entry names its temporary files.
+bool is_temp_name(std::string_view name) {
+  return name.size() > 32 + kTempInfix.size() && is_key(name.substr(0, 32)) &&
+         name.substr(32, kTempInfix.size()) == kTempInfix;
+}
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+// Reads the whole file; nullopt with `problem` set when it cannot.
+std::optional<std::string> read_file(const fs::path& path, std::string& problem) {
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec) {
+    problem = "cannot read: " + ec.message();
+    return std::nullopt;
+  }
+  if (size > kMaxEntryBytes) {
+    problem = fmt::format("{} bytes: larger than any entry", size);
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    problem = "cannot read";
+    return std::nullopt;
+  }
+  return bytes;
+}
+
+std::string write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_text(errno);
+    if (n == 0) return "no space left";
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return "";
+}
+
+}  // namespace
+
+fs::path cache_directory() {
+  const auto env = [](const char* name) -> std::string {
+    const char* value = std::getenv(name);
+    return value ? value : "";
+  };
+  if (std::string dir = env("FLASHJIT_CACHE_DIR"); !dir.empty()) return dir;
+  if (std::string xdg = env("XDG_CACHE_HOME"); !xdg.empty()) return fs::path(xdg) / "flashjit";
+  if (std::string home = env("HOME"); !home.empty()) return fs::path(home) / ".cache" / "flashjit";
+  return {};
+}
+
+fs::path entry_path(const fs::path& dir, const std::string& key) {
+  return dir / (key + std::string(kEntrySuffix));
+}
+
+DiskLookup load_entry(const fs::path& dir, const EntryMetadata& expected) {
+  DiskLookup result;
+  const fs::path path = entry_path(dir, expected.key);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return result;
+  auto bytes = read_file(path, result.problem);
+  if (!bytes) return result;
+  auto entry = parse_entry(*bytes);
+  if (!entry) {
+    result.problem = llvm::toString(entry.takeError());
+    return result;
+  }
+  if (auto err = check_metadata(entry->metadata, expected)) {
+    result.problem = llvm::toString(std::move(err));
+    return result;
+  }
+  result.object = std::string(entry->object);
+  return result;
+}
+
+std::string store_entry(const fs::path& dir, const EntryMetadata& metadata,
+                        std::string_view object) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return fmt::format("cannot create {}: {}", dir.string(), ec.message());
+
+  static std::atomic<uint64_t> counter{0};
+  const fs::path final_path = entry_path(dir, metadata.key);
+  const fs::path temp_path =
+      dir / fmt::format("{}{}{}.{}", metadata.key, kTempInfix, ::getpid(), counter++);
+  const int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return fmt::format("cannot create {}: {}", temp_path.string(), errno_text(errno));
+
+  std::string problem = write_all(fd, serialize_entry(metadata, object));
+  if (::close(fd) != 0 && problem.empty()) problem = errno_text(errno);
+  if (problem.empty() && ::rename(temp_path.c_str(), final_path.c_str()) != 0)
+    problem = fmt::format("cannot rename into {}: {}", final_path.string(), errno_text(errno));
+  else if (!problem.empty())
+    problem = fmt::format("cannot write {}: {}", temp_path.string(), problem);
+  if (!problem.empty()) ::unlink(temp_path.c_str());
+  return problem;
+}
+
+std::vector<EntryListing> list_entries(const fs::path& dir) {
+  std::vector<EntryListing> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
+  for (const fs::directory_entry& file : fs::directory_iterator(dir, ec)) {
+    if (!is_entry_name(file.path().filename().string())) continue;
+    EntryListing listing;
+    listing.path = file.path();
+    struct stat info {};
+    if (::stat(file.path().c_str(), &info) == 0) {
+      listing.bytes = static_cast<uintmax_t>(info.st_size);
+      listing.modified = std::chrono::system_clock::from_time_t(info.st_mtim.tv_sec);
+    }
+    if (auto bytes = read_file(file.path(), listing.problem)) {
+      auto entry = parse_entry(*bytes);
+      if (entry && entry->metadata.key == file.path().stem().string())
+        listing.metadata = entry->metadata;
+      else if (entry)
+        listing.problem = fmt::format("holds key {}, not its file name's", entry->metadata.key);
+      else
+        listing.problem = llvm::toString(entry.takeError());
+    }
+    out.push_back(std::move(listing));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const EntryListing& a, const EntryListing& b) { return a.modified < b.modified; });
+  return out;
+}
+
+std::size_t clear_entries(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return 0;
+  std::vector<fs::path> doomed;
+  for (const fs::directory_entry& file : fs::directory_iterator(dir, ec)) {
+    const std::string name = file.path().filename().string();
+    if (is_entry_name(name) || is_temp_name(name)) doomed.push_back(file.path());
+  }
+  if (ec) throw IoError(fmt::format("kernel cache: cannot list {}: {}", dir.string(), ec.message()));
+  for (const fs::path& path : doomed) {
+    if (!fs::remove(path, ec) && ec)
+      throw IoError(fmt::format("kernel cache: cannot remove {}: {}", path.string(), ec.message()));
+  }
+  return doomed.size();
+}
+
+}  // namespace flashjit::jit
