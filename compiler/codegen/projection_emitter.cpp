@@ -152,54 +152,45 @@ class ProjectionEmitter {
     emit_tiles_function(module_, name_, tiles_per_batch());
   }
 
-  int64_t tiles_per_batch() const {
-    return static_cast<int64_t>(gemms_.size()) * tiling_.tiles();
-  }
+  int64_t tiles_per_batch() const { return tiling_.tiles(); }
 
  private:
   llvm::Value* i64(llvm::IRBuilderBase& b, int64_t v) const {
     return b.getInt64(static_cast<uint64_t>(v));
   }
 
-  // Base of `op` for batch element `batch`, choosing among the instances' fields by `instance`.
-  llvm::Value* operand_base(llvm::IRBuilderBase& b, VectorOps& v, Operand Gemm::*which,
-                            llvm::Value* instance, llvm::Value* batch) {
-    llvm::Value* ptr = buffers_.at((gemms_.front().*which).field);
-    for (size_t i = 1; i < gemms_.size(); ++i)
-      ptr = b.CreateSelect(b.CreateICmpEQ(instance, i64(b, static_cast<int64_t>(i))),
-                           buffers_.at((gemms_[i].*which).field), ptr);
-    const int64_t batch_stride = (gemms_.front().*which).batch_stride;
-    if (batch_stride == 0) return ptr;
-    return v.at(ptr, b.CreateMul(batch, i64(b, batch_stride), "", true, true));
+  // `field` of batch element `batch`: weights are shared, activations advance per batch element.
+  llvm::Value* batch_base(llvm::IRBuilderBase& b, VectorOps& v, const Operand& op,
+                          llvm::Value* batch) {
+    llvm::Value* ptr = buffers_.at(op.field);
+    if (op.batch_stride == 0) return ptr;
+    return v.at(ptr, b.CreateMul(batch, i64(b, op.batch_stride), "", true, true));
   }
 
-  // Splits the flat tile index into (batch, instance, row tile, col tile) and calls the tile
-  // function for that tile's shape: only the last row and column tiles may be smaller.
+  // Splits the flat tile index into (batch, row tile, col tile) and calls the tile function for
+  // that tile's shape: only the last row and column tiles may be smaller.
   void emit_tile_dispatch(llvm::IRBuilderBase& b, llvm::Value* tile) {
     VectorOps v(b, element_, lanes_);
-    const int64_t per_instance = tiling_.tiles();
     llvm::Value* batch = b.CreateUDiv(tile, i64(b, tiles_per_batch()), "batch");
     llvm::Value* rest = b.CreateURem(tile, i64(b, tiles_per_batch()));
-    llvm::Value* instance = b.CreateUDiv(rest, i64(b, per_instance), "instance");
-    rest = b.CreateURem(rest, i64(b, per_instance));
     llvm::Value* row_tile = b.CreateUDiv(rest, i64(b, tiling_.col_tiles), "row_tile");
     llvm::Value* col_tile = b.CreateURem(rest, i64(b, tiling_.col_tiles), "col_tile");
     llvm::Value* row0 = b.CreateMul(row_tile, i64(b, tiling_.tile_rows), "row0", true, true);
     llvm::Value* col0 = b.CreateMul(col_tile, i64(b, tiling_.tile_cols), "col0", true, true);
 
-    llvm::Value* a = operand_base(b, v, &Gemm::a, instance, batch);
-    llvm::Value* bb = operand_base(b, v, &Gemm::b, instance, batch);
-    llvm::Value* out = operand_base(b, v, &Gemm::out, instance, batch);
-    a = v.at(a, b.CreateMul(row0, i64(b, a_.outer_stride)));
-    bb = v.at(bb, col0);
-    out = v.at(out, b.CreateAdd(b.CreateMul(row0, i64(b, out_.outer_stride)), col0));
+    // Tile origins: A at its first row, bias at the tile's rows or columns, then per GEMM B at the
+    // first column and the output at (row0, col0).
+    std::vector<llvm::Value*> call_args;
+    call_args.push_back(v.at(batch_base(b, v, a_, batch), b.CreateMul(row0, i64(b, a_.outer_stride))));
     llvm::Value* bias = llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(ctx_));
     if (bias_ == Bias::PerRow) bias = v.at(buffers_.at(ArgField::Bo), row0);
     if (bias_ == Bias::PerCol) bias = v.at(buffers_.at(ArgField::Bo), col0);
-    llvm::Value* scale = v.scalar_constant(gemms_.front().scale);
-    for (size_t i = 1; i < gemms_.size(); ++i)
-      scale = b.CreateSelect(b.CreateICmpEQ(instance, i64(b, static_cast<int64_t>(i))),
-                             v.scalar_constant(gemms_[i].scale), scale);
+    call_args.push_back(bias);
+    llvm::Value* out_offset = b.CreateAdd(b.CreateMul(row0, i64(b, out_.outer_stride)), col0);
+    for (const Gemm& g : gemms_) {
+      call_args.push_back(v.at(batch_base(b, v, g.b, batch), col0));
+      call_args.push_back(v.at(batch_base(b, v, g.out, batch), out_offset));
+    }
 
     const int64_t last_rows = shape_.rows - (tiling_.row_tiles - 1) * tiling_.tile_rows;
     const int64_t last_cols = shape_.cols - (tiling_.col_tiles - 1) * tiling_.tile_cols;
@@ -210,7 +201,6 @@ class ProjectionEmitter {
     llvm::Function* fn = b.GetInsertBlock()->getParent();
     auto* join = llvm::BasicBlock::Create(ctx_, "tile.join", fn);
     auto* sw = b.CreateSwitch(variant, join, 4);
-    std::vector<llvm::Value*> call_args = {a, bb, out, bias, scale};
     for (int64_t last_row = 0; last_row < 2; ++last_row) {
       for (int64_t last_col = 0; last_col < 2; ++last_col) {
         auto* block = llvm::BasicBlock::Create(ctx_, "tile.shape", fn, join);
@@ -236,26 +226,22 @@ class ProjectionEmitter {
     return fn;
   }
 
-  // One tile of `rows` x `cols` outputs: (a, b, out, bias, scale), each pointer at the tile's
-  // origin. For each k block: pack the strided activation, then sweep column blocks and, inside,
-  // row blocks, so the B panel of a column block stays in L1 across the tile's rows.
+  // One tile of `rows` x `cols` outputs of every GEMM of the kernel. Params: a, bias, then b and
+  // out for each GEMM, all at the tile's origin. For each k block: pack the strided activation
+  // (once for all GEMMs, which share A), then sweep column blocks and, inside, row blocks, so the
+  // B panel of a column block stays in L1 across the tile's rows.
   llvm::Function* tile_function(int64_t rows, int64_t cols) {
     auto key = std::make_pair(rows, cols);
     if (auto it = tiles_.find(key); it != tiles_.end()) return it->second;
     auto* ptr = llvm::PointerType::getUnqual(ctx_);
-    llvm::Function* fn = make_function(
-        "tile" + std::to_string(rows) + "x" + std::to_string(cols), {ptr, ptr, ptr, ptr, element_},
-        3);
+    const unsigned pointers = 2 + 2 * static_cast<unsigned>(gemms_.size());
+    llvm::Function* fn = make_function("tile" + std::to_string(rows) + "x" + std::to_string(cols),
+                                       std::vector<llvm::Type*>(pointers, ptr), pointers);
     tiles_[key] = fn;
 
     llvm::IRBuilder<> b(&fn->getEntryBlock());
     use_kernel_fast_math(b);
     VectorOps v(b, element_, lanes_);
-    llvm::Value* a = fn->getArg(0);
-    llvm::Value* bb = fn->getArg(1);
-    llvm::Value* out = fn->getArg(2);
-    llvm::Value* bias = fn->getArg(3);
-    llvm::Value* scale = fn->getArg(4);
     const int64_t kb = tiling_.k_block;
     llvm::Value* a_pack =
         a_.pack ? entry_alloca(b, element_, kb * pack_rows_, 64, "a_pack") : nullptr;
@@ -270,28 +256,31 @@ class ProjectionEmitter {
       llvm::Value* k_count = i64(b, kb);
       if (depth % kb != 0)
         k_count = b.CreateSelect(is_last, i64(b, depth - (tiling_.k_blocks - 1) * kb), k_count);
-      llvm::Value* a_k = v.at(a, b.CreateMul(k0, i64(b, a_.k_stride)));
-      llvm::Value* b_k = v.at(bb, b.CreateMul(k0, i64(b, b_.k_stride)));
+      llvm::Value* a_k = v.at(fn->getArg(0), b.CreateMul(k0, i64(b, a_.k_stride)));
       if (a_pack) {
         emit_pack(b, v, a_k, a_.k_stride, a_pack, pack_rows_, rows, k_count);
         a_k = a_pack;
       }
-      if (b_pack) {
-        emit_pack(b, v, b_k, b_.k_stride, b_pack, pack_cols_, cols, k_count);
-        b_k = b_pack;
-      }
-      Step step{a_k, b_k, out, bias, scale, k_count, is_first, is_last};
-      const int64_t block_cols = schedule_.col_vectors * lanes_;
-      const int64_t full_blocks = cols / block_cols;
-      if (full_blocks > 0)
-        emit_loop(b, i64(b, 0), i64(b, full_blocks), "colblock", [&](llvm::Value* cb) {
-          emit_row_blocks(b, v, step, b.CreateMul(cb, i64(b, block_cols)), rows,
-                          schedule_.col_vectors, lanes_);
-        });
-      if (const int64_t tail = cols % block_cols) {
-        const int64_t vectors = ceil_div(tail, lanes_);
-        emit_row_blocks(b, v, step, i64(b, full_blocks * block_cols), rows, vectors,
-                        static_cast<int>(tail - (vectors - 1) * lanes_));
+      for (unsigned g = 0; g < gemms_.size(); ++g) {
+        llvm::Value* b_k = v.at(fn->getArg(2 + 2 * g), b.CreateMul(k0, i64(b, b_.k_stride)));
+        if (b_pack) {
+          emit_pack(b, v, b_k, b_.k_stride, b_pack, pack_cols_, cols, k_count);
+          b_k = b_pack;
+        }
+        Step step{a_k,     b_k,      fn->getArg(3 + 2 * g), fn->getArg(1),
+                  v.scalar_constant(gemms_[g].scale), k_count, is_first, is_last};
+        const int64_t block_cols = schedule_.col_vectors * lanes_;
+        const int64_t full_blocks = cols / block_cols;
+        if (full_blocks > 0)
+          emit_loop(b, i64(b, 0), i64(b, full_blocks), "colblock", [&](llvm::Value* cb) {
+            emit_row_blocks(b, v, step, b.CreateMul(cb, i64(b, block_cols)), rows,
+                            schedule_.col_vectors, lanes_);
+          });
+        if (const int64_t tail = cols % block_cols) {
+          const int64_t vectors = ceil_div(tail, lanes_);
+          emit_row_blocks(b, v, step, i64(b, full_blocks * block_cols), rows, vectors,
+                          static_cast<int>(tail - (vectors - 1) * lanes_));
+        }
       }
     });
     b.CreateRetVoid();
@@ -458,7 +447,7 @@ class ProjectionEmitter {
   int64_t pack_rows_;  // row stride of the A pack buffer
   int64_t pack_cols_;  // row stride of the B pack buffer
   std::vector<Gemm> gemms_;
-  Operand a_, b_, out_;  // the strides every instance shares (fields may differ)
+  Operand a_, b_, out_;  // the strides every GEMM shares (B and output fields may differ)
   Bias bias_ = Bias::None;
   bool scaled_ = false;
   std::map<ArgField, llvm::Value*> buffers_;
@@ -479,8 +468,7 @@ int64_t projection_tiles_per_batch(const AttentionSpec& spec,
                                    const std::vector<Projection>& projections,
                                    const ProjectionSchedule& schedule) {
   validate(spec, projections, schedule);
-  return static_cast<int64_t>(projections.size()) *
-         Tiling(projection_shape(spec, projections.front()), schedule).tiles();
+  return Tiling(projection_shape(spec, projections.front()), schedule).tiles();
 }
 
 }  // namespace flashjit::codegen

@@ -16,7 +16,8 @@
 namespace flashjit::codegen {
 
 // Emits NAME(args, tile_begin, tile_end) and NAME_tiles(batch) computing `projections`: one or more
-// of Q, K and V (their tiles run one after the other in the tile index), or Out alone. Q is stored
+// of Q, K and V (each tile computes its block of all of them from one copy of its input), or Out
+// alone. Tiles are (batch, row tile, column tile) with the column tile fastest. Q is stored
 // multiplied by spec.scale() * log2(e), as the attention kernel expects. Throws InvalidArgument for
 // an empty or mixed list, or a schedule with non-positive sizes.
 void emit_projection_kernel(llvm::Module& module, const AttentionSpec& spec,

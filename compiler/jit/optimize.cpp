@@ -15,6 +15,7 @@ void optimize_module(llvm::Module& module, llvm::TargetMachine& machine) {
   tuning.LoopVectorization = false;
   tuning.SLPVectorization = false;
   tuning.LoopInterleaving = false;
+  tuning.LoopUnrolling = false;  // full and partial unrolling then only where metadata forces it
 
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -56,7 +57,10 @@ V expect_value(llvm::Expected<V> value) {
     ADD_FAILURE() << llvm::toString(value.takeError());
     throw std::runtime_error("unexpected LLVM error");
   }
-  return std::move(*value);
+  if constexpr (std::is_reference_v<V>)
+    return *value;
+  else
+    return std::move(*value);
 }
 
 // The message of an error the test expects, or "" (and a failure) when there was none.

@@ -218,10 +218,11 @@ TEST(ProjectionKernel, TilesCoverEveryProjectionOfEveryBatch) {
   s.cols_per_tile = 32;
   // Image-layout Out: rows are the 40 channels (3 row tiles), columns the 64 positions (2 tiles).
   EXPECT_EQ(codegen::projection_tiles_per_batch(spec, {Projection::Out}, s), 3 * 2);
-  // Q/K/V: rows are the 64 positions (4 tiles), columns the 40 channels (2 tiles), three GEMMs.
+  // Q/K/V: rows are the 64 positions (4 tiles), columns the 40 channels (2 tiles); each tile
+  // covers all three GEMMs.
   EXPECT_EQ(codegen::projection_tiles_per_batch(
                 spec, {Projection::Q, Projection::K, Projection::V}, s),
-            3 * 4 * 2);
+            4 * 2);
 }
 
 TEST(ProjectionKernel, RejectsMixedOrEmptyProjectionLists) {
