@@ -1,0 +1,161 @@
+// The disk entry format: round trips, and every kind of damage is detected when the entry is read,
+// with a message saying which. Also the directory listing and clearing of `flashjit cache`.
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "compiler/jit/cache_entry.h"
+#include "compiler/jit/disk_cache.h"
+#include "ir/error.h"
+#include "tests/cache/cache_test_support.h"
+
+namespace flashjit {
+namespace {
+
+namespace fs = std::filesystem;
+
+jit::EntryMetadata sample_metadata() {
+  const KernelPlan plan = testing::small_plan();
+  return jit::expected_metadata(plan, jit::make_cache_key(plan));
+}
+
+const std::string kObject = std::string("\x7f" "ELF", 4) + std::string(300, '\x01') + "tail";
+
+std::string problem_of(const std::string& bytes, const jit::EntryMetadata& expected) {
+  auto entry = jit::parse_entry(bytes);
+  if (!entry) return llvm::toString(entry.takeError());
+  if (auto err = jit::check_metadata(entry->metadata, expected)) return llvm::toString(std::move(err));
+  return "";
+}
+
+TEST(CacheEntry, RoundTrips) {
+  const jit::EntryMetadata m = sample_metadata();
+  const std::string bytes = jit::serialize_entry(m, kObject);
+  auto entry = jit::parse_entry(bytes);
+  ASSERT_TRUE(static_cast<bool>(entry)) << llvm::toString(entry.takeError());
+  EXPECT_EQ(entry->metadata, m);
+  EXPECT_EQ(entry->object, kObject);
+  EXPECT_EQ(problem_of(bytes, m), "");
+}
+
+TEST(CacheEntry, DetectsEachKindOfDamage) {
+  const jit::EntryMetadata m = sample_metadata();
+  const std::string good = jit::serialize_entry(m, kObject);
+  const size_t header = good.size() - kObject.size();
+  auto with = [&](auto change) {
+    jit::EntryMetadata other = m;
+    change(other);
+    return jit::serialize_entry(other, kObject);
+  };
+  std::string flipped = good;
+  flipped[header + 10] ^= 0x10;
+  std::string bad_checksum = good;
+  const size_t at = bad_checksum.find("object_checksum ") + 16;
+  bad_checksum[at] = bad_checksum[at] == '0' ? '1' : '0';
+
+  const std::pair<std::string, std::string> cases[] = {
+      {"", "empty file"},
+      {good.substr(0, header + kObject.size() / 2), "truncated"},
+      {good.substr(0, header / 2), "truncated header"},
+      {flipped, "object checksum"},
+      {bad_checksum, "object checksum"},
+      {with([](auto& o) { o.cpu = "x86-64-v3"; }), "built for CPU 'x86-64-v3'"},
+      {with([](auto& o) { o.features = "+sse2"; }), "built for features '+sse2'"},
+      {with([](auto& o) { o.llvm_version = "18.1.8"; }), "built for LLVM '18.1.8'"},
+      {with([](auto& o) { o.codegen_version = 0; }), "built for codegen version '0'"},
+      {with([](auto& o) { o.kernel_names.pop_back(); }), "built for kernels"},
+      {with([](auto& o) { o.key_text += ";x"; }), "built for key text"},
+      {with([](auto& o) { o.key = std::string(32, 'a'); }), "built for key"},
+      {good.substr(0, header), "metadata without object"},
+      {good + "more", "bytes after the"},
+      {"\x13\x37garbage\xff\x00 bytes", "not a flashjit cache entry"},
+      {"flashjit-kernel-cache 2\nkey x\n", "entry format"},
+  };
+  for (const auto& [bytes, expected] : cases) {
+    const std::string problem = problem_of(bytes, m);
+    EXPECT_NE(problem.find(expected), std::string::npos)
+        << "expected '" << expected << "', got '" << problem << "'";
+  }
+}
+
+// A single flipped bit anywhere in the file, header included, never passes.
+TEST(CacheEntry, EveryFlippedBitIsDetected) {
+  const jit::EntryMetadata m = sample_metadata();
+  const std::string good = jit::serialize_entry(m, kObject);
+  for (size_t i = 0; i < good.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string bytes = good;
+      bytes[i] = static_cast<char>(bytes[i] ^ (1 << bit));
+      ASSERT_NE(problem_of(bytes, m), "") << "byte " << i << " bit " << bit;
+    }
+  }
+}
+
+TEST(DiskCache, StoresAtomicallyAndLoadsWhatItStored) {
+  testing::TempDir dir("store");
+  const jit::EntryMetadata m = sample_metadata();
+  ASSERT_EQ(jit::store_entry(dir.path() / "nested", m, kObject), "");
+  const jit::DiskLookup found = jit::load_entry(dir.path() / "nested", m);
+  EXPECT_EQ(found.problem, "");
+  EXPECT_EQ(found.object, kObject);
+  // Nothing but the entry itself is left behind.
+  std::vector<std::string> names;
+  for (const auto& f : fs::directory_iterator(dir.path() / "nested")) names.push_back(f.path().filename());
+  EXPECT_EQ(names, std::vector<std::string>{m.key + ".fjk"});
+}
+
+TEST(DiskCache, ReportsAnUnwritableDirectory) {
+  testing::TempDir dir("unwritable");
+  testing::write_bytes(dir.path() / "file", "not a directory");
+  const std::string problem = jit::store_entry(dir.path() / "file" / "cache", sample_metadata(), kObject);
+  EXPECT_NE(problem.find("cannot create"), std::string::npos) << problem;
+}
+
+TEST(CacheDirectory, FollowsTheEnvironment) {
+  testing::ScopedEnv cache("FLASHJIT_CACHE_DIR", "/tmp/fj_cache");
+  testing::ScopedEnv xdg("XDG_CACHE_HOME", "/tmp/xdg");
+  testing::ScopedEnv home("HOME", "/tmp/home");
+  EXPECT_EQ(jit::cache_directory(), fs::path("/tmp/fj_cache"));
+  {
+    testing::ScopedEnv unset("FLASHJIT_CACHE_DIR", std::nullopt);
+    EXPECT_EQ(jit::cache_directory(), fs::path("/tmp/xdg/flashjit"));
+    testing::ScopedEnv unset_xdg("XDG_CACHE_HOME", "");
+    EXPECT_EQ(jit::cache_directory(), fs::path("/tmp/home/.cache/flashjit"));
+    testing::ScopedEnv unset_home("HOME", std::nullopt);
+    EXPECT_EQ(jit::cache_directory(), fs::path());
+  }
+}
+
+TEST(DiskCache, ListsEntriesAndClearsOnlyItsOwnFiles) {
+  testing::TempDir dir("list");
+  const jit::EntryMetadata m = sample_metadata();
+  ASSERT_EQ(jit::store_entry(dir.path(), m, kObject), "");
+  jit::EntryMetadata other = m;
+  other.key = std::string(32, 'b');
+  testing::write_bytes(jit::entry_path(dir.path(), other.key), "damaged");
+  testing::write_bytes(dir.path() / (m.key + ".fjk.tmp.123.0"), "left by a crash");
+  testing::write_bytes(dir.path() / "notes.txt", "the user's");
+
+  const auto listing = jit::list_entries(dir.path());
+  ASSERT_EQ(listing.size(), 2u);
+  int valid = 0;
+  for (const jit::EntryListing& e : listing) {
+    if (e.metadata) {
+      ++valid;
+      EXPECT_EQ(*e.metadata, m);
+      EXPECT_EQ(e.bytes, jit::serialize_entry(m, kObject).size());
+    } else {
+      EXPECT_NE(e.problem.find("not a flashjit cache entry"), std::string::npos) << e.problem;
+    }
+  }
+  EXPECT_EQ(valid, 1);
+
+  EXPECT_EQ(jit::clear_entries(dir.path()), 3u);
+  EXPECT_TRUE(jit::list_entries(dir.path()).empty());
+  EXPECT_TRUE(fs::exists(dir.path() / "notes.txt"));
+  EXPECT_EQ(jit::clear_entries(dir.path() / "absent"), 0u);
+}
+
+}  // namespace
+}  // namespace flashjit
