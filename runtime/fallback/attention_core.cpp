@@ -49,27 +49,48 @@ struct BlockScratch {
   hwy::AlignedFreeUniquePtr<T[]> row_sum;
 };
 
-// scores[r][:] = sum_c keys[r][c] * qt[c][:] for kRows consecutive keys.
+// Scores of kRows consecutive keys against the block: scores[r][:] = sum_c keys[r][c] * qt[c][:],
+// with -inf where key r comes after a query when `masked` (query - key = lead - r + lane), and
+// the rows folded into tile_max.
 template <size_t kRows, class D, typename T = hn::TFromD<D>>
 HWY_INLINE void score_tile(D d, size_t head_dim, const T* HWY_RESTRICT keys, size_t key_stride,
-                           const T* HWY_RESTRICT qt, T* HWY_RESTRICT scores) {
+                           const T* HWY_RESTRICT qt, T* HWY_RESTRICT scores, bool masked, int64_t lead,
+                           hn::Vec<D>* tile_max) {
   using V = hn::Vec<D>;
   const size_t lanes = hn::Lanes(d);
   const size_t block = kQueryVectors * lanes;
   V acc[kRows][kQueryVectors];
-  _Pragma("GCC unroll 16") for (size_t r = 0; r < kRows; ++r) {
-    _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) acc[r][v] = hn::Zero(d);
+  FLASHJIT_UNROLL_TILE
+  for (size_t r = 0; r < kRows; ++r) {
+    FLASHJIT_UNROLL_TILE
+    for (size_t v = 0; v < kQueryVectors; ++v) acc[r][v] = hn::Zero(d);
   }
   for (size_t c = 0; c < head_dim; ++c) {
     V q[kQueryVectors];
-    _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) q[v] = hn::Load(d, qt + c * block + v * lanes);
-    _Pragma("GCC unroll 16") for (size_t r = 0; r < kRows; ++r) {
+    FLASHJIT_UNROLL_TILE
+    for (size_t v = 0; v < kQueryVectors; ++v) q[v] = hn::Load(d, qt + c * block + v * lanes);
+    FLASHJIT_UNROLL_TILE
+    for (size_t r = 0; r < kRows; ++r) {
       const V key = hn::Set(d, keys[r * key_stride + c]);
-      _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) acc[r][v] = hn::MulAdd(key, q[v], acc[r][v]);
+      FLASHJIT_UNROLL_TILE
+      for (size_t v = 0; v < kQueryVectors; ++v) acc[r][v] = hn::MulAdd(key, q[v], acc[r][v]);
     }
   }
-  _Pragma("GCC unroll 16") for (size_t r = 0; r < kRows; ++r) {
-    _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) hn::Store(acc[r][v], d, scores + r * block + v * lanes);
+  const V hidden = hn::Set(d, -std::numeric_limits<T>::infinity());
+  FLASHJIT_UNROLL_TILE
+  for (size_t r = 0; r < kRows; ++r) {
+    FLASHJIT_UNROLL_TILE
+    for (size_t v = 0; v < kQueryVectors; ++v) {
+      V s = acc[r][v];
+      if (masked) {
+        // Small integers, exact in T.
+        const V query_minus_key = hn::Iota(d, static_cast<T>(lead - static_cast<int64_t>(r) +
+                                                             static_cast<int64_t>(v * lanes)));
+        s = hn::IfThenElse(hn::Lt(query_minus_key, hn::Zero(d)), hidden, s);
+      }
+      hn::Store(s, d, scores + r * block + v * lanes);
+      tile_max[v] = hn::Max(tile_max[v], s);
+    }
   }
 }
 
@@ -81,37 +102,49 @@ HWY_INLINE void value_tile(D d, size_t keys, const T* HWY_RESTRICT values, size_
   const size_t lanes = hn::Lanes(d);
   const size_t block = kQueryVectors * lanes;
   V acc[kRows][kQueryVectors];
-  _Pragma("GCC unroll 16") for (size_t r = 0; r < kRows; ++r) {
-    _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) {
+  FLASHJIT_UNROLL_TILE
+  for (size_t r = 0; r < kRows; ++r) {
+    FLASHJIT_UNROLL_TILE
+    for (size_t v = 0; v < kQueryVectors; ++v) {
       acc[r][v] = hn::Mul(hn::Load(d, ot + r * block + v * lanes), rescale[v]);
     }
   }
   for (size_t j = 0; j < keys; ++j) {
     V p[kQueryVectors];
-    _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) p[v] = hn::Load(d, probs + j * block + v * lanes);
-    _Pragma("GCC unroll 16") for (size_t r = 0; r < kRows; ++r) {
+    FLASHJIT_UNROLL_TILE
+    for (size_t v = 0; v < kQueryVectors; ++v) p[v] = hn::Load(d, probs + j * block + v * lanes);
+    FLASHJIT_UNROLL_TILE
+    for (size_t r = 0; r < kRows; ++r) {
       const V value = hn::Set(d, values[j * value_stride + r]);
-      _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) acc[r][v] = hn::MulAdd(value, p[v], acc[r][v]);
+      FLASHJIT_UNROLL_TILE
+      for (size_t v = 0; v < kQueryVectors; ++v) acc[r][v] = hn::MulAdd(value, p[v], acc[r][v]);
     }
   }
-  _Pragma("GCC unroll 16") for (size_t r = 0; r < kRows; ++r) {
-    _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) hn::Store(acc[r][v], d, ot + r * block + v * lanes);
+  FLASHJIT_UNROLL_TILE
+  for (size_t r = 0; r < kRows; ++r) {
+    FLASHJIT_UNROLL_TILE
+    for (size_t v = 0; v < kQueryVectors; ++v) hn::Store(acc[r][v], d, ot + r * block + v * lanes);
   }
 }
 
-// Scores of `keys` keys (rows of `key_rows`) against the block.
+// Scores of `keys` keys starting at first_key, in register tiles of keys; returns each query
+// lane's maximum in tile_max. Only a tile reaching past the block's first query needs the mask.
 template <class D, typename T = hn::TFromD<D>>
 HWY_INLINE void score_keys(D d, size_t keys, size_t head_dim, const T* key_rows, size_t key_stride,
-                           const T* qt, T* scores) {
+                           const T* qt, bool causal, int64_t first_key, int64_t first_query, T* scores,
+                           hn::Vec<D>* tile_max) {
   const size_t block = kQueryVectors * hn::Lanes(d);
-  size_t j = 0;
-  for (; j + kTileRows <= keys; j += kTileRows) {
-    score_tile<kTileRows>(d, head_dim, key_rows + j * key_stride, key_stride, qt, scores + j * block);
-  }
-  with_row_count<kTileRows - 1>(keys - j, [&](auto rows) {
+  FLASHJIT_UNROLL_TILE
+  for (size_t v = 0; v < kQueryVectors; ++v) tile_max[v] = hn::Set(d, -std::numeric_limits<T>::infinity());
+  auto rows_at = [&](size_t j, auto rows) {
+    const int64_t key = first_key + static_cast<int64_t>(j);
+    const bool masked = causal && key + static_cast<int64_t>(rows.value) - 1 > first_query;
     score_tile<decltype(rows)::value>(d, head_dim, key_rows + j * key_stride, key_stride, qt,
-                                      scores + j * block);
-  });
+                                      scores + j * block, masked, first_query - key, tile_max);
+  };
+  size_t j = 0;
+  for (; j + kTileRows <= keys; j += kTileRows) rows_at(j, std::integral_constant<size_t, kTileRows>{});
+  with_row_count<kTileRows - 1>(keys - j, [&](auto rows) { rows_at(j, rows); });
 }
 
 // Ot = Ot * rescale + Vt.P over `keys` keys, in register tiles of value channels.
@@ -130,38 +163,18 @@ HWY_INLINE void accumulate_values(D d, size_t keys, size_t head_dim, const T* va
   });
 }
 
-// Causal mask: key first_key + j is hidden from query first_query + i when it comes later.
-template <class D, typename T = hn::TFromD<D>>
-HWY_INLINE void mask_future_keys(D d, size_t keys, int64_t first_key, int64_t first_query, T* scores) {
-  const size_t lanes = hn::Lanes(d);
-  const size_t block = kQueryVectors * lanes;
-  const auto hidden = hn::Set(d, -std::numeric_limits<T>::infinity());
-  // Rows up to first_query are seen by every query of the block.
-  const int64_t first_masked = std::max<int64_t>(0, first_query + 1 - first_key);
-  for (size_t j = static_cast<size_t>(first_masked); j < keys; ++j) {
-    const int64_t key = first_key + static_cast<int64_t>(j);
-    _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) {
-      // Query minus key, per lane: small integers, exact in T.
-      const auto lead = hn::Iota(d, static_cast<T>(first_query + static_cast<int64_t>(v * lanes) - key));
-      T* row = scores + j * block + v * lanes;
-      hn::Store(hn::IfThenElse(hn::Lt(lead, hn::Zero(d)), hidden, hn::Load(d, row)), d, row);
-    }
-  }
-}
-
 // Online softmax step: folds the tile's maxima into row_max, turns scores into probabilities
 // exp(s - max) in place, updates row_sum, and returns in rescale the factor exp(old - new max)
 // that the accumulated output must be multiplied by.
 template <class D, typename T = hn::TFromD<D>>
-HWY_INLINE void softmax_tile(D d, size_t keys, T* HWY_RESTRICT scores, T* HWY_RESTRICT row_max,
-                             T* HWY_RESTRICT row_sum, hn::Vec<D>* rescale) {
+HWY_INLINE void softmax_tile(D d, size_t keys, const hn::Vec<D>* tile_max, T* HWY_RESTRICT scores,
+                             T* HWY_RESTRICT row_max, T* HWY_RESTRICT row_sum, hn::Vec<D>* rescale) {
   using V = hn::Vec<D>;
   const size_t lanes = hn::Lanes(d);
   const size_t block = kQueryVectors * lanes;
-  _Pragma("GCC unroll 16") for (size_t v = 0; v < kQueryVectors; ++v) {
+  for (size_t v = 0; v < kQueryVectors; ++v) {
     const V old_max = hn::Load(d, row_max + v * lanes);
-    V new_max = old_max;
-    for (size_t j = 0; j < keys; ++j) new_max = hn::Max(new_max, hn::Load(d, scores + j * block + v * lanes));
+    const V new_max = hn::Max(old_max, tile_max[v]);
     // Exp(-inf) is 0, so the first tile (old max -inf) rescales the zero output to zero.
     rescale[v] = hn::Exp(d, hn::Sub(old_max, new_max));
     V sum = hn::Zero(d);
@@ -217,12 +230,11 @@ void attend_query_block(D d, const CoreShape& shape, T scale, const T* q, const 
       shape.causal ? first_query + static_cast<int64_t>(queries) : shape.seq_len;
   for (int64_t key0 = 0; key0 < key_end; key0 += static_cast<int64_t>(shape.key_tile)) {
     const size_t keys = static_cast<size_t>(std::min<int64_t>(shape.key_tile, key_end - key0));
-    score_keys(d, keys, head_dim, k + key0 * shape.channels, stride, qt, scores);
-    if (shape.causal && key0 + static_cast<int64_t>(keys) - 1 > first_query) {
-      mask_future_keys(d, keys, key0, first_query, scores);
-    }
+    V tile_max[kQueryVectors];
+    score_keys(d, keys, head_dim, k + key0 * shape.channels, stride, qt, shape.causal, key0, first_query,
+               scores, tile_max);
     V rescale[kQueryVectors];
-    softmax_tile(d, keys, scores, scratch.row_max.get(), scratch.row_sum.get(), rescale);
+    softmax_tile(d, keys, tile_max, scores, scratch.row_max.get(), scratch.row_sum.get(), rescale);
     accumulate_values(d, keys, head_dim, v + key0 * shape.channels, stride, scores, rescale, ot);
   }
 

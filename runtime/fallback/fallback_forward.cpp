@@ -4,10 +4,10 @@
 // of the input or the output is ever made.
 #include "runtime/fallback/fallback_forward.h"
 
-#include "hwy/aligned_allocator.h"
 #include "runtime/fallback/argument_checks.h"
 #include "runtime/fallback/attention_core.h"
 #include "runtime/fallback/gemm.h"
+#include "runtime/fallback/workspace.h"
 
 namespace flashjit::fallback {
 
@@ -28,22 +28,25 @@ void forward(const AttentionSpec& spec, int64_t batch, const T* x, const Attenti
   const int64_t c = spec.channels;
   const int64_t item = n * c;
   const auto elements = static_cast<size_t>(batch * item);
-  auto q = hwy::AllocateAligned<T>(elements);
-  auto k = hwy::AllocateAligned<T>(elements);
-  auto v = hwy::AllocateAligned<T>(elements);
+  // Q, K, V back to back, each starting on a cache line.
+  const size_t stride = (elements * sizeof(T) + 63) / 64 * 64 / sizeof(T);
+  Workspace workspace(3 * stride * sizeof(T));
+  T* const q = static_cast<T*>(workspace.data());
+  T* const k = q + stride;
+  T* const v = k + stride;
 
   // X as an N x C matrix per batch item, whatever its layout.
   const StridedMatrix<T> x_rows = spec.layout == Layout::Image ? StridedMatrix<T>{x, 1, n, item}
                                                                : StridedMatrix<T>{x, c, 1, item};
   GemmArgs<T> project{batch, n, c, c, x_rows, {}, nullptr, c, item};
-  for (auto [weight, out] : {std::pair{w.wq, q.get()}, std::pair{w.wk, k.get()}, std::pair{w.wv, v.get()}}) {
+  for (auto [weight, out] : {std::pair{w.wq, q}, std::pair{w.wk, k}, std::pair{w.wv, v}}) {
     project.b = StridedMatrix<T>{weight, c, 1, 0};
     project.out = out;
     gemm(project, pool);
   }
 
-  T* attention = q.get();
-  attention_core(spec, batch, q.get(), k.get(), v.get(), attention, pool);
+  T* const attention = q;
+  attention_core(spec, batch, q, k, v, attention, pool);
 
   if (spec.layout == Layout::Sequence) {
     // Y = A.Wo + bo, rows of A as they are.

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 
 #include "hwy/aligned_allocator.h"
 #include "hwy/highway.h"
@@ -22,11 +23,15 @@ namespace hn = hwy::HWY_NAMESPACE;
 // Register tile: kRows broadcast rows of a times kVectors vectors of b.
 inline constexpr size_t kTileRows = 6;
 inline constexpr size_t kTileVectors = kVectorRegisters >= 32 ? 4 : 2;
-// A task covers at most kBlockRowTiles row tiles and kBlockColumnPanels column panels; the depth
-// block is sized so one panel of b (depth x tile width) fits in L1 next to a micro-panel of a.
-inline constexpr size_t kBlockRowTiles = 16;
-inline constexpr size_t kBlockColumnPanels = 8;
-inline constexpr size_t kDepthBlockBytes = 32 * 1024;
+// Task blocks, in row tiles x column panels. When b is read in place (a weight), a task takes
+// few rows and many columns; when b must be packed (strided columns), many rows and few columns,
+// so that packing b is paid once for many rows. The depth block is sized so one panel of b
+// (depth x tile width) stays in L1 next to a micro-panel of a.
+inline constexpr size_t kInPlaceBlockRowTiles = 16;
+inline constexpr size_t kInPlaceBlockPanels = 8;
+inline constexpr size_t kPackedBlockRowTiles = 64;
+inline constexpr size_t kPackedBlockPanels = 4;
+inline constexpr size_t kDepthBlockBytes = 48 * 1024;
 
 // Tile of out (kTileRows x kTileVectors vectors) = a_panel . b_panel + init, where init is the
 // tile's current contents when accumulating, else the biases (zero when absent).
@@ -38,19 +43,26 @@ HWY_INLINE void register_tile(D d, size_t depth, const T* HWY_RESTRICT a_panel,
   using V = hn::Vec<D>;
   const size_t lanes = hn::Lanes(d);
   V acc[kTileRows][kTileVectors];
-  _Pragma("GCC unroll 16") for (size_t r = 0; r < kTileRows; ++r) {
-    _Pragma("GCC unroll 16") for (size_t v = 0; v < kTileVectors; ++v) acc[r][v] = hn::Zero(d);
+  FLASHJIT_UNROLL_TILE
+  for (size_t r = 0; r < kTileRows; ++r) {
+    FLASHJIT_UNROLL_TILE
+    for (size_t v = 0; v < kTileVectors; ++v) acc[r][v] = hn::Zero(d);
   }
   for (size_t k = 0; k < depth; ++k) {
     V b[kTileVectors];
-    _Pragma("GCC unroll 16") for (size_t v = 0; v < kTileVectors; ++v) b[v] = hn::LoadU(d, b_panel + k * b_stride + v * lanes);
-    _Pragma("GCC unroll 16") for (size_t r = 0; r < kTileRows; ++r) {
+    FLASHJIT_UNROLL_TILE
+    for (size_t v = 0; v < kTileVectors; ++v) b[v] = hn::LoadU(d, b_panel + k * b_stride + v * lanes);
+    FLASHJIT_UNROLL_TILE
+    for (size_t r = 0; r < kTileRows; ++r) {
       const V a = hn::Set(d, a_panel[k * kTileRows + r]);
-      _Pragma("GCC unroll 16") for (size_t v = 0; v < kTileVectors; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
+      FLASHJIT_UNROLL_TILE
+      for (size_t v = 0; v < kTileVectors; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
     }
   }
-  _Pragma("GCC unroll 16") for (size_t r = 0; r < kTileRows; ++r) {
-    _Pragma("GCC unroll 16") for (size_t v = 0; v < kTileVectors; ++v) {
+  FLASHJIT_UNROLL_TILE
+  for (size_t r = 0; r < kTileRows; ++r) {
+    FLASHJIT_UNROLL_TILE
+    for (size_t v = 0; v < kTileVectors; ++v) {
       T* dst = out + r * out_stride + v * lanes;
       V init = hn::Zero(d);
       if (accumulate) {
@@ -71,7 +83,7 @@ HWY_NOINLINE void edge_tile(D d, size_t depth, const T* a_panel, const T* b_pane
                             const T* row_bias, const T* col_bias) {
   const size_t width = kTileVectors * hn::Lanes(d);
   HWY_ALIGN T tile[kTileRows * kTileVectors * HWY_MAX_BYTES / sizeof(T)];
-  _Pragma("GCC unroll 16") for (size_t r = 0; r < kTileRows; ++r) {
+  for (size_t r = 0; r < kTileRows; ++r) {
     for (size_t c = 0; c < width; ++c) {
       T init = 0;
       if (r < rows && c < cols) {
@@ -92,39 +104,50 @@ HWY_NOINLINE void edge_tile(D d, size_t depth, const T* a_panel, const T* b_pane
   }
 }
 
-// packed[p][k][r] = a(row0 + p*kTileRows + r, k0 + k), zero past `rows`.
+// dst[i*dst_i + j*dst_j] = src[i*src_i + j*src_j] for i < ni, j < nj, walking the source along
+// its smaller stride so that reads stream through whole cache lines (packing transposes).
+template <typename T>
+void copy_strided(const T* src, int64_t src_i, int64_t src_j, size_t ni, size_t nj, T* HWY_RESTRICT dst,
+                  size_t dst_i, size_t dst_j) {
+  if (std::abs(src_j) <= std::abs(src_i)) {
+    for (size_t i = 0; i < ni; ++i) {
+      for (size_t j = 0; j < nj; ++j) dst[i * dst_i + j * dst_j] = src[static_cast<int64_t>(i) * src_i + static_cast<int64_t>(j) * src_j];
+    }
+  } else {
+    for (size_t j = 0; j < nj; ++j) {
+      for (size_t i = 0; i < ni; ++i) dst[i * dst_i + j * dst_j] = src[static_cast<int64_t>(i) * src_i + static_cast<int64_t>(j) * src_j];
+    }
+  }
+}
+
+// packed[p][k][r] = a(p*kTileRows + r, k): micro-panels of kTileRows rows, zero past `rows`.
 template <typename T>
 void pack_a(const T* a, int64_t row_stride, int64_t col_stride, size_t rows, size_t depth,
             T* HWY_RESTRICT packed) {
   for (size_t p = 0; p * kTileRows < rows; ++p) {
     T* panel = packed + p * depth * kTileRows;
     const size_t valid = std::min(kTileRows, rows - p * kTileRows);
-    const T* src = a + static_cast<int64_t>(p * kTileRows) * row_stride;
-    for (size_t k = 0; k < depth; ++k) {
-      const T* col = src + static_cast<int64_t>(k) * col_stride;
-      for (size_t r = 0; r < valid; ++r) panel[k * kTileRows + r] = col[static_cast<int64_t>(r) * row_stride];
-      for (size_t r = valid; r < kTileRows; ++r) panel[k * kTileRows + r] = 0;
-    }
+    if (valid < kTileRows) std::fill(panel, panel + depth * kTileRows, T(0));
+    copy_strided(a + static_cast<int64_t>(p * kTileRows) * row_stride, col_stride, row_stride, depth, valid, panel,
+                 kTileRows, 1);
   }
 }
 
-// packed[k][c] = b(k0 + k, col0 + c), zero past `cols`; `width` columns per row.
+// packed[k][c] = b(k, c) for c < cols, zero up to `width`.
 template <typename T>
 void pack_b(const T* b, int64_t row_stride, int64_t col_stride, size_t depth, size_t cols,
             size_t width, T* HWY_RESTRICT packed) {
-  for (size_t k = 0; k < depth; ++k) {
-    const T* row = b + static_cast<int64_t>(k) * row_stride;
-    for (size_t c = 0; c < cols; ++c) packed[k * width + c] = row[static_cast<int64_t>(c) * col_stride];
-    for (size_t c = cols; c < width; ++c) packed[k * width + c] = 0;
-  }
+  if (cols < width) std::fill(packed, packed + depth * width, T(0));
+  copy_strided(b, row_stride, col_stride, depth, cols, packed, width, 1);
 }
 
 template <typename T>
 void gemm_impl(const GemmArgs<T>& args, ThreadPool& pool) {
   const hn::ScalableTag<T> d;
   const size_t width = kTileVectors * hn::Lanes(d);
-  const size_t block_rows = kBlockRowTiles * kTileRows;
-  const size_t block_cols = kBlockColumnPanels * width;
+  const bool b_rows_contiguous = args.b.col_stride == 1;
+  const size_t block_rows = (b_rows_contiguous ? kInPlaceBlockRowTiles : kPackedBlockRowTiles) * kTileRows;
+  const size_t block_cols = (b_rows_contiguous ? kInPlaceBlockPanels : kPackedBlockPanels) * width;
   const size_t m = static_cast<size_t>(args.m), n = static_cast<size_t>(args.n);
   const size_t k_total = static_cast<size_t>(args.k);
   // Depth blocks of equal size, each at most the L1 budget.
@@ -135,7 +158,6 @@ void gemm_impl(const GemmArgs<T>& args, ThreadPool& pool) {
   const int64_t row_blocks = static_cast<int64_t>((m + block_rows - 1) / block_rows);
   const int64_t col_blocks = static_cast<int64_t>((n + block_cols - 1) / block_cols);
   const int64_t tasks = args.batch * row_blocks * col_blocks;
-  const bool b_rows_contiguous = args.b.col_stride == 1;
 
   pool.parallel_for(tasks, 1, [&](int64_t begin, int64_t end) {
     auto a_packed = hwy::AllocateAligned<T>(block_rows * depth_block);

@@ -13,6 +13,12 @@
 
 #include "hwy/highway.h"
 
+// Register tiles are arrays of vectors, which GCC keeps in registers only when every loop over
+// them is unrolled completely; it does not do so on its own for tiles of this size.
+#ifndef FLASHJIT_UNROLL_TILE
+#define FLASHJIT_UNROLL_TILE _Pragma("GCC unroll 16")
+#endif
+
 HWY_BEFORE_NAMESPACE();
 namespace flashjit::fallback::HWY_NAMESPACE {
 
