@@ -53,9 +53,10 @@ double max_scaled_error(const std::vector<T>& got, const std::vector<T>& ref) {
   return worst;
 }
 
-// Outputs are O(1) sums of O(C) rounded products through a softmax: a few hundred ulps at most.
+// Outputs are O(1) sums of O(C) rounded products through a softmax: measured below 1e-6 (f32) and
+// 1e-15 (f64) on these shapes, so a few times that.
 template <typename T>
-constexpr double kEndToEndTolerance = std::is_same_v<T, float> ? 2e-5 : 1e-12;
+constexpr double kEndToEndTolerance = std::is_same_v<T, float> ? 4e-6 : 2e-14;
 
 template <typename T>
 void check_against_reference(const AttentionSpec& spec, int64_t batch, const TargetInfo& target,
