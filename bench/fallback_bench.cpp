@@ -58,8 +58,9 @@ Timing best_of(int reps, const std::function<void()>& run) {
     const double cpu_start = cpu_now_ms();
     run();
     best.cpu_ms = std::min(best.cpu_ms, cpu_now_ms() - cpu_start);
-    best.wall_ms = std::min(best.wall_ms,
-                            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    best.wall_ms =
+        std::min(best.wall_ms,
+                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
   return best;
 }
@@ -68,8 +69,9 @@ Timing best_of(int reps, const std::function<void()>& run) {
 void report(const char* what, const Timing& t, double flops, int threads, double peak) {
   const double gflops = flops / (t.wall_ms * 1e6);
   const double cpu_gflops = flops / (t.cpu_ms / threads * 1e6);
-  std::printf("%-6s %9.2f ms  %7.1f GFLOP/s  %5.1f%% of peak   (cpu %9.2f ms: %7.1f GFLOP/s, %5.1f%%)\n", what,
-              t.wall_ms, gflops, 100.0 * gflops / peak, t.cpu_ms, cpu_gflops, 100.0 * cpu_gflops / peak);
+  std::printf("%-6s %9.2f ms  %7.1f GFLOP/s  %5.1f%% of peak   (cpu %9.2f ms: %7.1f GFLOP/s, %5.1f%%)\n",
+              what, t.wall_ms, gflops, 100.0 * gflops / peak, t.cpu_ms, cpu_gflops,
+              100.0 * cpu_gflops / peak);
 }
 
 template <typename T>
@@ -105,18 +107,27 @@ void run(const std::map<std::string, double>& o) {
                        bo = random_vector(c, 1.0);
   std::vector<T> out(elements);
 
-  std::printf("fallback %s  C=%lld H=%lld N=%lld B=%lld %s %s%s, %d threads, target %s\n", to_string(spec.dtype),
-              static_cast<long long>(c), static_cast<long long>(spec.heads), static_cast<long long>(n),
-              static_cast<long long>(batch), to_string(spec.layout), to_string(spec.kind),
-              spec.causal ? " causal" : "", pool.size(), fallback::dispatched_target_name().c_str());
-  const double core_flops = 4.0 * batch * spec.heads * double(n) * double(n) * spec.head_dim() * (spec.causal ? 0.5 : 1.0);
+  std::printf("fallback %s  C=%lld H=%lld N=%lld B=%lld %s %s%s, %d threads, target %s\n",
+              to_string(spec.dtype), static_cast<long long>(c), static_cast<long long>(spec.heads),
+              static_cast<long long>(n), static_cast<long long>(batch), to_string(spec.layout),
+              to_string(spec.kind), spec.causal ? " causal" : "", pool.size(),
+              fallback::dispatched_target_name().c_str());
+  const double core_flops =
+      4.0 * batch * spec.heads * double(n) * double(n) * spec.head_dim() * (spec.causal ? 0.5 : 1.0);
   const double projection_flops = 8.0 * batch * double(n) * double(c) * double(c);
-  report("core", best_of(reps, [&] { fallback::attention_core(spec, batch, q.data(), k.data(), v.data(), out.data(), pool); }),
-         core_flops, pool.size(), peak);
-  report("layer", best_of(reps, [&] {
-           fallback::forward(spec, batch, x.data(), AttentionWeights<T>{wq.data(), wk.data(), wv.data(), wo.data(), bo.data()},
-                             out.data(), pool);
-         }),
+  report(
+      "core",
+      best_of(reps,
+              [&] { fallback::attention_core(spec, batch, q.data(), k.data(), v.data(), out.data(), pool); }),
+      core_flops, pool.size(), peak);
+  report("layer",
+         best_of(reps,
+                 [&] {
+                   fallback::forward(
+                       spec, batch, x.data(),
+                       AttentionWeights<T>{wq.data(), wk.data(), wv.data(), wo.data(), bo.data()}, out.data(),
+                       pool);
+                 }),
          core_flops + projection_flops, pool.size(), peak);
 }
 

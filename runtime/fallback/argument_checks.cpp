@@ -9,14 +9,14 @@ namespace flashjit::fallback {
 
 void check_spec(const AttentionSpec& spec, int64_t batch, DType dtype) {
   if (spec.channels <= 0 || spec.heads <= 0 || spec.seq_len <= 0) {
-    throw InvalidArgument(fmt::format(
-        "fallback: expected positive channels, heads and sequence length, got channels={}, "
-        "heads={}, seq_len={}",
-        spec.channels, spec.heads, spec.seq_len));
+    throw InvalidArgument(
+        fmt::format("fallback: expected positive channels, heads and sequence length, got channels={}, "
+                    "heads={}, seq_len={}",
+                    spec.channels, spec.heads, spec.seq_len));
   }
   if (spec.channels % spec.heads != 0) {
-    throw InvalidArgument(fmt::format("fallback: expected heads to divide channels, got channels={}, heads={}",
-                                      spec.channels, spec.heads));
+    throw InvalidArgument(fmt::format(
+        "fallback: expected heads to divide channels, got channels={}, heads={}", spec.channels, spec.heads));
   }
   if (batch < 0) throw InvalidArgument(fmt::format("fallback: expected batch >= 0, got {}", batch));
   if (spec.dtype != dtype) {

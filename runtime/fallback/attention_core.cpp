@@ -84,8 +84,8 @@ HWY_INLINE void score_tile(D d, size_t head_dim, const T* HWY_RESTRICT keys, siz
       V s = acc[r][v];
       if (masked) {
         // Small integers, exact in T.
-        const V query_minus_key = hn::Iota(d, static_cast<T>(lead - static_cast<int64_t>(r) +
-                                                             static_cast<int64_t>(v * lanes)));
+        const V query_minus_key =
+            hn::Iota(d, static_cast<T>(lead - static_cast<int64_t>(r) + static_cast<int64_t>(v * lanes)));
         s = hn::IfThenElse(hn::Lt(query_minus_key, hn::Zero(d)), hidden, s);
       }
       hn::Store(s, d, scores + r * block + v * lanes);
@@ -149,17 +149,15 @@ HWY_INLINE void score_keys(D d, size_t keys, size_t head_dim, const T* key_rows,
 
 // Ot = Ot * rescale + Vt.P over `keys` keys, in register tiles of value channels.
 template <class D, typename T = hn::TFromD<D>>
-HWY_INLINE void accumulate_values(D d, size_t keys, size_t head_dim, const T* value_rows,
-                                  size_t value_stride, const T* probs, const hn::Vec<D>* rescale,
-                                  T* ot) {
+HWY_INLINE void accumulate_values(D d, size_t keys, size_t head_dim, const T* value_rows, size_t value_stride,
+                                  const T* probs, const hn::Vec<D>* rescale, T* ot) {
   const size_t block = kQueryVectors * hn::Lanes(d);
   size_t c = 0;
   for (; c + kTileRows <= head_dim; c += kTileRows) {
     value_tile<kTileRows>(d, keys, value_rows + c, value_stride, probs, rescale, ot + c * block);
   }
   with_row_count<kTileRows - 1>(head_dim - c, [&](auto rows) {
-    value_tile<decltype(rows)::value>(d, keys, value_rows + c, value_stride, probs, rescale,
-                                      ot + c * block);
+    value_tile<decltype(rows)::value>(d, keys, value_rows + c, value_stride, probs, rescale, ot + c * block);
   });
 }
 
@@ -199,8 +197,8 @@ struct CoreShape {
 
 // One (batch, head, query block): reads its queries from q, writes its output rows into out.
 template <class D, typename T = hn::TFromD<D>>
-void attend_query_block(D d, const CoreShape& shape, T scale, const T* q, const T* k, const T* v,
-                        T* out, int64_t first_query, BlockScratch<T>& scratch) {
+void attend_query_block(D d, const CoreShape& shape, T scale, const T* q, const T* k, const T* v, T* out,
+                        int64_t first_query, BlockScratch<T>& scratch) {
   using V = hn::Vec<D>;
   const size_t lanes = hn::Lanes(d);
   const size_t block = kQueryVectors * lanes;
@@ -226,8 +224,7 @@ void attend_query_block(D d, const CoreShape& shape, T scale, const T* q, const 
   }
 
   // Causal: no query of the block sees a key past its last query.
-  const int64_t key_end =
-      shape.causal ? first_query + static_cast<int64_t>(queries) : shape.seq_len;
+  const int64_t key_end = shape.causal ? first_query + static_cast<int64_t>(queries) : shape.seq_len;
   for (int64_t key0 = 0; key0 < key_end; key0 += static_cast<int64_t>(shape.key_tile)) {
     const size_t keys = static_cast<size_t>(std::min<int64_t>(shape.key_tile, key_end - key0));
     V tile_max[kQueryVectors];
@@ -249,8 +246,8 @@ void attend_query_block(D d, const CoreShape& shape, T scale, const T* q, const 
 }
 
 template <typename T>
-void attention_core_impl(const AttentionSpec& spec, int64_t batch, const T* q, const T* k,
-                         const T* v, T* out, ThreadPool& pool) {
+void attention_core_impl(const AttentionSpec& spec, int64_t batch, const T* q, const T* k, const T* v, T* out,
+                         ThreadPool& pool) {
   const hn::ScalableTag<T> d;
   const size_t block = kQueryVectors * hn::Lanes(d);
   const CoreShape shape{spec.seq_len, spec.channels, spec.head_dim(), spec.causal,
@@ -273,8 +270,8 @@ void attention_core_impl(const AttentionSpec& spec, int64_t batch, const T* q, c
       // Last blocks first: under a causal mask they are the most expensive.
       const int64_t first_query = (blocks - 1 - task % blocks) * static_cast<int64_t>(block);
       const int64_t offset = b * batch_stride + head * shape.head_dim;
-      attend_query_block(d, shape, scale, q + offset, k + offset, v + offset, out + offset,
-                         first_query, scratch);
+      attend_query_block(d, shape, scale, q + offset, k + offset, v + offset, out + offset, first_query,
+                         scratch);
     }
   });
 }
@@ -317,8 +314,8 @@ void attention_core<float>(const AttentionSpec& spec, int64_t batch, const float
   HWY_DYNAMIC_DISPATCH(attention_core_f32)(spec, batch, q, k, v, out, pool);
 }
 template <>
-void attention_core<double>(const AttentionSpec& spec, int64_t batch, const double* q,
-                            const double* k, const double* v, double* out, ThreadPool& pool) {
+void attention_core<double>(const AttentionSpec& spec, int64_t batch, const double* q, const double* k,
+                            const double* v, double* out, ThreadPool& pool) {
   check_core_arguments(spec, batch, q, k, v, out, dtype_of<double>());
   if (batch == 0) return;
   HWY_DYNAMIC_DISPATCH(attention_core_f64)(spec, batch, q, k, v, out, pool);

@@ -13,7 +13,7 @@ namespace flashjit::fallback {
 // query block reads its rows of q before writing the same rows of out, and no other block touches
 // them. spec.layout is ignored (the core only sees [B][N][C]). Throws InvalidArgument as forward().
 template <typename T>
-void attention_core(const AttentionSpec& spec, int64_t batch, const T* q, const T* k, const T* v,
-                    T* out, ThreadPool& pool);
+void attention_core(const AttentionSpec& spec, int64_t batch, const T* q, const T* k, const T* v, T* out,
+                    ThreadPool& pool);
 
 }  // namespace flashjit::fallback

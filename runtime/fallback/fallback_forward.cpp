@@ -12,8 +12,8 @@
 namespace flashjit::fallback {
 
 template <typename T>
-void forward(const AttentionSpec& spec, int64_t batch, const T* x, const AttentionWeights<T>& w,
-             T* y, ThreadPool& pool) {
+void forward(const AttentionSpec& spec, int64_t batch, const T* x, const AttentionWeights<T>& w, T* y,
+             ThreadPool& pool) {
   check_spec(spec, batch, dtype_of<T>());
   if (batch == 0) return;
   check_pointer(x, "x");
@@ -36,8 +36,8 @@ void forward(const AttentionSpec& spec, int64_t batch, const T* x, const Attenti
   T* const v = k + stride;
 
   // X as an N x C matrix per batch item, whatever its layout.
-  const StridedMatrix<T> x_rows = spec.layout == Layout::Image ? StridedMatrix<T>{x, 1, n, item}
-                                                               : StridedMatrix<T>{x, c, 1, item};
+  const StridedMatrix<T> x_rows =
+      spec.layout == Layout::Image ? StridedMatrix<T>{x, 1, n, item} : StridedMatrix<T>{x, c, 1, item};
   GemmArgs<T> project{batch, n, c, c, x_rows, {}, nullptr, c, item};
   for (auto [weight, out] : {std::pair{w.wq, q}, std::pair{w.wk, k}, std::pair{w.wv, v}}) {
     project.b = StridedMatrix<T>{weight, c, 1, 0};
@@ -50,20 +50,20 @@ void forward(const AttentionSpec& spec, int64_t batch, const T* x, const Attenti
 
   if (spec.layout == Layout::Sequence) {
     // Y = A.Wo + bo, rows of A as they are.
-    gemm(GemmArgs<T>{batch, n, c, c, StridedMatrix<T>{attention, c, 1, item},
-                     StridedMatrix<T>{w.wo, c, 1, 0}, y, c, item, nullptr, w.bo},
+    gemm(GemmArgs<T>{batch, n, c, c, StridedMatrix<T>{attention, c, 1, item}, StridedMatrix<T>{w.wo, c, 1, 0},
+                     y, c, item, nullptr, w.bo},
          pool);
   } else {
     // Y^T = Wo^T.A^T + bo per row: the image output is C x N with spatial positions contiguous.
-    gemm(GemmArgs<T>{batch, c, n, c, StridedMatrix<T>{w.wo, 1, c, 0},
-                     StridedMatrix<T>{attention, 1, c, item}, y, n, item, w.bo, nullptr},
+    gemm(GemmArgs<T>{batch, c, n, c, StridedMatrix<T>{w.wo, 1, c, 0}, StridedMatrix<T>{attention, 1, c, item},
+                     y, n, item, w.bo, nullptr},
          pool);
   }
 }
 
-template void forward<float>(const AttentionSpec&, int64_t, const float*,
-                             const AttentionWeights<float>&, float*, ThreadPool&);
-template void forward<double>(const AttentionSpec&, int64_t, const double*,
-                              const AttentionWeights<double>&, double*, ThreadPool&);
+template void forward<float>(const AttentionSpec&, int64_t, const float*, const AttentionWeights<float>&,
+                             float*, ThreadPool&);
+template void forward<double>(const AttentionSpec&, int64_t, const double*, const AttentionWeights<double>&,
+                              double*, ThreadPool&);
 
 }  // namespace flashjit::fallback

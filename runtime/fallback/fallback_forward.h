@@ -18,8 +18,8 @@ namespace flashjit::fallback {
 // per-thread tiles; never N x N for flash. Throws InvalidArgument for an inconsistent spec, a
 // dtype that is not T's, a negative batch or a null pointer.
 template <typename T>
-void forward(const AttentionSpec& spec, int64_t batch, const T* x, const AttentionWeights<T>& w,
-             T* y, ThreadPool& pool);
+void forward(const AttentionSpec& spec, int64_t batch, const T* x, const AttentionWeights<T>& w, T* y,
+             ThreadPool& pool);
 
 // The Highway target the dispatch picks on this CPU, e.g. "AVX3" (AVX-512): for diagnostics.
 std::string dispatched_target_name();

@@ -36,10 +36,9 @@ inline constexpr size_t kDepthBlockBytes = 48 * 1024;
 // Tile of out (kTileRows x kTileVectors vectors) = a_panel . b_panel + init, where init is the
 // tile's current contents when accumulating, else the biases (zero when absent).
 template <class D, typename T = hn::TFromD<D>>
-HWY_INLINE void register_tile(D d, size_t depth, const T* HWY_RESTRICT a_panel,
-                              const T* HWY_RESTRICT b_panel, size_t b_stride, T* HWY_RESTRICT out,
-                              size_t out_stride, bool accumulate, const T* row_bias,
-                              const T* col_bias) {
+HWY_INLINE void register_tile(D d, size_t depth, const T* HWY_RESTRICT a_panel, const T* HWY_RESTRICT b_panel,
+                              size_t b_stride, T* HWY_RESTRICT out, size_t out_stride, bool accumulate,
+                              const T* row_bias, const T* col_bias) {
   using V = hn::Vec<D>;
   const size_t lanes = hn::Lanes(d);
   V acc[kTileRows][kTileVectors];
@@ -78,9 +77,9 @@ HWY_INLINE void register_tile(D d, size_t depth, const T* HWY_RESTRICT a_panel,
 
 // A tile cut by the matrix edge: computed whole in a scratch tile, then its valid part copied out.
 template <class D, typename T = hn::TFromD<D>>
-HWY_NOINLINE void edge_tile(D d, size_t depth, const T* a_panel, const T* b_panel, size_t b_stride,
-                            T* out, size_t out_stride, size_t rows, size_t cols, bool accumulate,
-                            const T* row_bias, const T* col_bias) {
+HWY_NOINLINE void edge_tile(D d, size_t depth, const T* a_panel, const T* b_panel, size_t b_stride, T* out,
+                            size_t out_stride, size_t rows, size_t cols, bool accumulate, const T* row_bias,
+                            const T* col_bias) {
   const size_t width = kTileVectors * hn::Lanes(d);
   HWY_ALIGN T tile[kTileRows * kTileVectors * HWY_MAX_BYTES / sizeof(T)];
   for (size_t r = 0; r < kTileRows; ++r) {
@@ -111,11 +110,13 @@ void copy_strided(const T* src, int64_t src_i, int64_t src_j, size_t ni, size_t 
                   size_t dst_i, size_t dst_j) {
   if (std::abs(src_j) <= std::abs(src_i)) {
     for (size_t i = 0; i < ni; ++i) {
-      for (size_t j = 0; j < nj; ++j) dst[i * dst_i + j * dst_j] = src[static_cast<int64_t>(i) * src_i + static_cast<int64_t>(j) * src_j];
+      for (size_t j = 0; j < nj; ++j)
+        dst[i * dst_i + j * dst_j] = src[static_cast<int64_t>(i) * src_i + static_cast<int64_t>(j) * src_j];
     }
   } else {
     for (size_t j = 0; j < nj; ++j) {
-      for (size_t i = 0; i < ni; ++i) dst[i * dst_i + j * dst_j] = src[static_cast<int64_t>(i) * src_i + static_cast<int64_t>(j) * src_j];
+      for (size_t i = 0; i < ni; ++i)
+        dst[i * dst_i + j * dst_j] = src[static_cast<int64_t>(i) * src_i + static_cast<int64_t>(j) * src_j];
     }
   }
 }
@@ -128,15 +129,15 @@ void pack_a(const T* a, int64_t row_stride, int64_t col_stride, size_t rows, siz
     T* panel = packed + p * depth * kTileRows;
     const size_t valid = std::min(kTileRows, rows - p * kTileRows);
     if (valid < kTileRows) std::fill(panel, panel + depth * kTileRows, T(0));
-    copy_strided(a + static_cast<int64_t>(p * kTileRows) * row_stride, col_stride, row_stride, depth, valid, panel,
-                 kTileRows, 1);
+    copy_strided(a + static_cast<int64_t>(p * kTileRows) * row_stride, col_stride, row_stride, depth, valid,
+                 panel, kTileRows, 1);
   }
 }
 
 // packed[k][c] = b(k, c) for c < cols, zero up to `width`.
 template <typename T>
-void pack_b(const T* b, int64_t row_stride, int64_t col_stride, size_t depth, size_t cols,
-            size_t width, T* HWY_RESTRICT packed) {
+void pack_b(const T* b, int64_t row_stride, int64_t col_stride, size_t depth, size_t cols, size_t width,
+            T* HWY_RESTRICT packed) {
   if (cols < width) std::fill(packed, packed + depth * width, T(0));
   copy_strided(b, row_stride, col_stride, depth, cols, packed, width, 1);
 }
@@ -170,7 +171,8 @@ void gemm_impl(const GemmArgs<T>& args, ThreadPool& pool) {
       const size_t cols = std::min(block_cols, n - col0);
       const T* a = args.a.data + batch * args.a.batch_stride + static_cast<int64_t>(row0) * args.a.row_stride;
       const T* b = args.b.data + batch * args.b.batch_stride + static_cast<int64_t>(col0) * args.b.col_stride;
-      T* out = args.out + batch * args.out_batch_stride + static_cast<int64_t>(row0) * args.out_row_stride + col0;
+      T* out =
+          args.out + batch * args.out_batch_stride + static_cast<int64_t>(row0) * args.out_row_stride + col0;
       const T* row_bias = args.row_bias ? args.row_bias + row0 : nullptr;
       const T* col_bias = args.col_bias ? args.col_bias + col0 : nullptr;
       const size_t out_stride = static_cast<size_t>(args.out_row_stride);
@@ -178,8 +180,8 @@ void gemm_impl(const GemmArgs<T>& args, ThreadPool& pool) {
       for (size_t k0 = 0; k0 < k_total; k0 += depth_block) {
         const size_t depth = std::min(depth_block, k_total - k0);
         const bool accumulate = k0 > 0;
-        pack_a(a + static_cast<int64_t>(k0) * args.a.col_stride, args.a.row_stride, args.a.col_stride,
-               rows, depth, a_packed.get());
+        pack_a(a + static_cast<int64_t>(k0) * args.a.col_stride, args.a.row_stride, args.a.col_stride, rows,
+               depth, a_packed.get());
         const T* b_block = b + static_cast<int64_t>(k0) * args.b.row_stride;
         for (size_t c0 = 0; c0 < cols; c0 += width) {
           const size_t panel_cols = std::min(width, cols - c0);

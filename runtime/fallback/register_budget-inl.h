@@ -23,8 +23,7 @@ HWY_BEFORE_NAMESPACE();
 namespace flashjit::fallback::HWY_NAMESPACE {
 
 // AVX-512 has 32 vector registers; SSE4/AVX2 (and scalar code in xmm registers) have 16.
-inline constexpr size_t kVectorRegisters =
-    (HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL) ? 32 : 16;
+inline constexpr size_t kVectorRegisters = (HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL) ? 32 : 16;
 
 // Calls f(std::integral_constant<size_t, rows>) for a run-time rows in [1, kMax], so a register
 // tile's tail reuses the full tile's code with fewer rows.

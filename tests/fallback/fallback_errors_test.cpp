@@ -48,8 +48,9 @@ TEST(FallbackErrors, NullPointerIsInvalidArgument) {
   AttentionWeights<float> no_bias = l.weights();
   no_bias.bo = nullptr;
   EXPECT_THROW(fallback::forward(l.spec, 1, l.x.data(), no_bias, l.y.data(), pool), InvalidArgument);
-  EXPECT_THROW(fallback::forward(l.spec, 1, static_cast<const float*>(nullptr), l.weights(), l.y.data(), pool),
-               InvalidArgument);
+  EXPECT_THROW(
+      fallback::forward(l.spec, 1, static_cast<const float*>(nullptr), l.weights(), l.y.data(), pool),
+      InvalidArgument);
   EXPECT_THROW(fallback::attention_core<float>(l.spec, 1, l.x.data(), nullptr, l.x.data(), l.y.data(), pool),
                InvalidArgument);
 }

@@ -85,8 +85,9 @@ TEST(FallbackMemory, FlashForwardAtSpatial128StaysWithin64MiB) {
     std::vector<float> w(static_cast<size_t>(spec.channels * spec.channels), 0.01f), bo(spec.channels, 0.1f);
     ThreadPool pool(2);  // threads of the parent do not exist in the child
     return peak_growth([&] {
-      fallback::forward(spec, 1, x.data(), AttentionWeights<float>{w.data(), w.data(), w.data(), w.data(), bo.data()},
-                        y.data(), pool);
+      fallback::forward(spec, 1, x.data(),
+                        AttentionWeights<float>{w.data(), w.data(), w.data(), w.data(), bo.data()}, y.data(),
+                        pool);
     });
   });
   ASSERT_GT(growth, 0) << "the child failed to measure";
