@@ -1,6 +1,23 @@
 #include "runtime/io/host_tensor.h"
 
+#include <bit>
+#include <cstring>
+
 namespace flashjit::io {
+
+// Both file formats are little-endian; values are copied straight between files and memory.
+static_assert(std::endian::native == std::endian::little, "flashjit's tensor files assume a little-endian host");
+
+namespace {
+
+template <typename T>
+Tensor<T> copy_from(const std::vector<int64_t>& shape, std::span<const std::byte> data) {
+  Tensor<T> out(shape);
+  if (!data.empty()) std::memcpy(out.data(), data.data(), data.size());
+  return out;
+}
+
+}  // namespace
 
 const char* to_string(StoredDType d) {
   switch (d) {
@@ -32,6 +49,15 @@ const std::vector<int64_t>& HostTensor::shape() const {
 
 int64_t HostTensor::size() const {
   return std::visit([](const auto& t) { return t.size(); }, values_);
+}
+
+std::span<const std::byte> HostTensor::bytes() const {
+  return std::visit([](const auto& t) { return std::as_bytes(t.span()); }, values_);
+}
+
+HostTensor host_tensor_from_bytes(DType dtype, const std::vector<int64_t>& shape, std::span<const std::byte> data) {
+  if (dtype == DType::F32) return HostTensor(copy_from<float>(shape, data));
+  return HostTensor(copy_from<double>(shape, data));
 }
 
 template <typename T>

@@ -3,8 +3,10 @@
 // BF16 values were widened on load.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -33,6 +35,9 @@ class HostTensor {
   const std::vector<int64_t>& shape() const;
   int64_t size() const;
 
+  // The values' in-memory bytes (little-endian float or double), as both file formats store them.
+  std::span<const std::byte> bytes() const;
+
   // The values as T: a copy when dtype() already is T, else converted (double -> float rounds to
   // nearest).
   template <typename T>
@@ -47,6 +52,9 @@ class HostTensor {
   std::variant<Tensor<float>, Tensor<double>> values_;
   StoredDType stored_ = StoredDType::F32;
 };
+
+// A tensor of `dtype` holding `data`, whose size the caller has checked against the shape.
+HostTensor host_tensor_from_bytes(DType dtype, const std::vector<int64_t>& shape, std::span<const std::byte> data);
 
 // Every tensor of a file converted to T, keyed by name (what the layers' load_weights takes).
 template <typename T>

@@ -1,6 +1,5 @@
 #include "runtime/io/npy.h"
 
-#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -14,8 +13,6 @@
 
 namespace flashjit::io {
 
-static_assert(std::endian::native == std::endian::little, "flashjit's file readers assume a little-endian host");
-
 namespace {
 
 constexpr std::string_view kMagic = "\x93NUMPY";
@@ -24,13 +21,6 @@ constexpr std::size_t kDataAlignment = 64;
 
 [[noreturn]] void fail(const std::string& source, std::string_view what) {
   throw IoError(fmt::format("{}: {}", source, what));
-}
-
-template <typename T>
-HostTensor copy_out(std::span<const std::byte> data, const std::vector<int64_t>& shape) {
-  Tensor<T> out(shape);
-  if (!data.empty()) std::memcpy(out.data(), data.data(), data.size());
-  return HostTensor(std::move(out));
 }
 
 template <typename UInt>
@@ -105,7 +95,7 @@ HostTensor parse_npy(std::span<const std::byte> file, const std::string& source)
   if (static_cast<uint64_t>(bytes) != data.size())
     fail(source, fmt::format("shape {} of '{}' needs {} data bytes, but the file holds {}",
                              shape_to_string(header.shape), header.descr, bytes, data.size()));
-  return item_size == 4 ? copy_out<float>(data, header.shape) : copy_out<double>(data, header.shape);
+  return host_tensor_from_bytes(item_size == 4 ? DType::F32 : DType::F64, header.shape, data);
 }
 
 HostTensor read_npy(const std::filesystem::path& path) {
@@ -122,8 +112,7 @@ void write_npy(const std::filesystem::path& path, const Tensor<double>& tensor) 
 }
 
 void write_npy(const std::filesystem::path& path, const HostTensor& tensor) {
-  if (const auto* f = tensor.get_if<float>()) return write_npy(path, *f);
-  write_npy(path, *tensor.get_if<double>());
+  write_npy_bytes(path, tensor.dtype() == DType::F32 ? "<f4" : "<f8", tensor.shape(), tensor.bytes());
 }
 
 }  // namespace flashjit::io

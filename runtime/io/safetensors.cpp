@@ -1,7 +1,6 @@
 #include "runtime/io/safetensors.h"
 
 #include <algorithm>
-#include <bit>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -17,9 +16,6 @@
 #include "runtime/io/mapped_file.h"
 
 namespace flashjit::io {
-
-// Both formats are little-endian; decoding copies bytes straight into floats.
-static_assert(std::endian::native == std::endian::little, "flashjit's file readers assume a little-endian host");
 
 namespace {
 
@@ -162,35 +158,22 @@ void check_coverage(const std::string& source, std::vector<const Entry*> entries
                              data_size - cursor, data_size, cursor));
 }
 
-template <typename T, typename Convert>
-Tensor<T> decode(std::span<const std::byte> bytes, const std::vector<int64_t>& shape, Convert convert) {
-  Tensor<T> out(shape);
+// F16 and BF16 values widened to float by `widen` (exact: float holds every value of both).
+Tensor<float> widen_half(std::span<const std::byte> bytes, const std::vector<int64_t>& shape, float (*widen)(uint16_t)) {
+  Tensor<float> out(shape);
   for (int64_t i = 0; i < out.size(); ++i) {
     uint16_t bits = 0;
     std::memcpy(&bits, bytes.data() + 2 * i, 2);
-    out[i] = convert(bits);
+    out[i] = widen(bits);
   }
-  return out;
-}
-
-template <typename T>
-Tensor<T> copy_out(std::span<const std::byte> bytes, const std::vector<int64_t>& shape) {
-  Tensor<T> out(shape);
-  if (!bytes.empty()) std::memcpy(out.data(), bytes.data(), bytes.size());
   return out;
 }
 
 HostTensor decode_entry(const Entry& e, std::span<const std::byte> data) {
   const auto bytes = data.subspan(static_cast<std::size_t>(e.begin), static_cast<std::size_t>(e.end - e.begin));
-  if (e.dtype == StoredDType::F16) return HostTensor(decode<float>(bytes, e.shape, half_to_float), e.dtype);
-  if (e.dtype == StoredDType::BF16) return HostTensor(decode<float>(bytes, e.shape, bfloat16_to_float), e.dtype);
-  if (e.dtype == StoredDType::F32) return HostTensor(copy_out<float>(bytes, e.shape));
-  return HostTensor(copy_out<double>(bytes, e.shape));
-}
-
-std::span<const std::byte> tensor_bytes(const HostTensor& t) {
-  if (const auto* f = t.get_if<float>()) return std::as_bytes(f->span());
-  return std::as_bytes(t.get_if<double>()->span());
+  if (e.dtype == StoredDType::F16) return HostTensor(widen_half(bytes, e.shape, half_to_float), e.dtype);
+  if (e.dtype == StoredDType::BF16) return HostTensor(widen_half(bytes, e.shape, bfloat16_to_float), e.dtype);
+  return host_tensor_from_bytes(e.dtype == StoredDType::F32 ? DType::F32 : DType::F64, e.shape, bytes);
 }
 
 }  // namespace
@@ -243,7 +226,7 @@ void write_safetensors(const std::filesystem::path& path, const std::map<std::st
   for (const auto& [name, tensor] : tensors) {
     if (name == kMetadataKey)
       throw InvalidArgument(fmt::format("{}: a tensor cannot be named \"{}\"", path.string(), kMetadataKey));
-    const int64_t end = offset + static_cast<int64_t>(tensor_bytes(tensor).size());
+    const int64_t end = offset + static_cast<int64_t>(tensor.bytes().size());
     header[name] = {{"dtype", tensor.dtype() == DType::F32 ? "F32" : "F64"},
                     {"shape", tensor.shape()},
                     {"data_offsets", {offset, end}}};
@@ -256,12 +239,15 @@ void write_safetensors(const std::filesystem::path& path, const std::map<std::st
     throw InvalidArgument(fmt::format("{}: tensor names and metadata must be valid UTF-8: {}", path.string(), e.what()));
   }
   text.append((8 - text.size() % 8) % 8, ' ');
+  if (text.size() > kMaxSafetensorsHeaderBytes)
+    throw InvalidArgument(fmt::format("{}: the header would take {} bytes, over the readers' limit of {}", path.string(),
+                                      text.size(), kMaxSafetensorsHeaderBytes));
   const uint64_t header_size = text.size();
 
   AtomicFileWriter out(path);
   out.write(std::as_bytes(std::span<const uint64_t>(&header_size, 1)));
   out.write(text);
-  for (const auto& [name, tensor] : tensors) out.write(tensor_bytes(tensor));
+  for (const auto& [name, tensor] : tensors) out.write(tensor.bytes());
   out.commit();
 }
 

@@ -36,7 +36,8 @@ SafetensorsContents read_safetensors(const std::filesystem::path& path, const Te
 
 // Writes tensors (in name order) as F32 or F64 after their dtype(), atomically. Deterministic: the
 // same tensors and metadata give the same bytes. The header is padded with spaces to a multiple of
-// 8 bytes so the data section is 8-byte aligned. InvalidArgument for a tensor named "__metadata__";
+// 8 bytes so the data section is 8-byte aligned. InvalidArgument for a tensor named "__metadata__",
+// names or metadata that are not UTF-8, or a header past kMaxSafetensorsHeaderBytes;
 // IoError when the file cannot be written.
 void write_safetensors(const std::filesystem::path& path, const std::map<std::string, HostTensor>& tensors,
                        const std::map<std::string, std::string>& metadata = {});

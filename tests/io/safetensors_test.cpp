@@ -105,6 +105,13 @@ TEST(Safetensors, FailedWriteLeavesTheOldFileAndNoTemporary) {
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"t.safetensors"});
 }
 
+TEST(Safetensors, RefusesToWriteAHeaderReadersWouldReject) {
+  TempDir dir;
+  const std::map<std::string, std::string> metadata{{"blob", std::string(kMaxSafetensorsHeaderBytes, 'x')}};
+  EXPECT_THROW(write_safetensors(dir / "t.safetensors", {}, metadata), InvalidArgument);
+  EXPECT_TRUE(dir.entries().empty());
+}
+
 TEST(Safetensors, UnwritableDestinationIsAnIoErrorNamingIt) {
   TempDir dir;
   testing::expect_io_error([&] { write_safetensors(dir / "no_such_dir" / "t.safetensors", sample_tensors()); },
