@@ -15,6 +15,9 @@ namespace {
 
 // Enough tiles per batch element that two or more threads share even a batch of one.
 constexpr int64_t kMinTilesPerBatch = 8;
+// Rows of a projection tile whose weights fit L2: 32 to 64 measured alike with 8-row blocks, 48
+// clearly better than 24 with 6-row blocks (x86-64-v3).
+constexpr int64_t kTileRows = 48;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -91,8 +94,8 @@ void choose_tiles(ProjectionSchedule& s, const GemmShape& g, bool b_is_activatio
     s.cols_per_tile = std::min(g.cols, block_cols);
   } else {
     const int64_t weight_bytes = g.depth * g.cols * bytes;
-    const int64_t blocks = weight_bytes > 2 * target.l2_bytes ? 16 : 4;
-    s.rows_per_tile = std::min(g.rows, blocks * s.row_block);
+    const int64_t rows = weight_bytes > 2 * target.l2_bytes ? 4 * kTileRows : kTileRows;
+    s.rows_per_tile = std::min(g.rows, round_up(rows, s.row_block));
     s.cols_per_tile = g.cols;
   }
   auto tiles = [&] { return ceil_div(g.rows, s.rows_per_tile) * ceil_div(g.cols, s.cols_per_tile); };
