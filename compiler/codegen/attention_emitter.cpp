@@ -212,6 +212,7 @@ class AttentionEmitter {
   // S[j][qv] = sum_i K[first + j][i] * Qt[i][qv], with keys past a query's position set to -inf
   // in masked blocks. The tile stays in registers: key_block * query_vectors accumulators.
   ScoreTile scores(const KeyBlock& block) {
+    prefetch_rows(add(block.first_key, s_.key_block));
     std::vector<llvm::Value*> rows, slots;
     for (int64_t j = 0; j < block.size; ++j)
       rows.push_back(vec_.at(k_head_, mul(add(block.first_key, j), s_.channels)));
@@ -239,6 +240,24 @@ class AttentionEmitter {
     return tile;
   }
 
+  // Asks for the K and V rows of the key block starting at `first` (the next one), which would
+  // otherwise come from L3 one demand miss at a time: K and V of a long sequence outgrow L2. Rows
+  // past N are harmless: a prefetch never faults.
+  void prefetch_rows(llvm::Value* first) {
+    const int64_t bytes = s_.head_dim * static_cast<int64_t>(element_bytes_);
+    std::vector<int64_t> offsets;
+    for (int64_t byte = 0; byte < bytes; byte += 64) offsets.push_back(byte);
+    offsets.push_back(bytes - 1);  // rows are not line-aligned: the last byte may be a line further
+    for (int64_t j = 0; j < s_.key_block; ++j)
+      for (llvm::Value* head : {k_head_, v_head_}) {
+        auto* row = b_.CreateGEP(vec_.element(), head, mul(add(first, j), s_.channels));
+        for (int64_t offset : offsets)
+          b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {row->getType()},
+                             {b_.CreateGEP(b_.getInt8Ty(), row, i64(offset)), b_.getInt32(0),
+                              b_.getInt32(3), b_.getInt32(1)});
+      }
+  }
+
   // Key first+j is hidden from query q0+q*lanes+l when first+j > q0+q*lanes+l, i.e. when
   // first-q0 > q*lanes+l-j: one splat per block, one compare and select per score vector.
   void mask_future_keys(const KeyBlock& block, ScoreTile& tile) {
@@ -256,15 +275,17 @@ class AttentionEmitter {
     std::vector<llvm::Value*> rows;
     for (int64_t j = 0; j < block.size; ++j)
       rows.push_back(vec_.at(v_head_, mul(add(block.first_key, j), s_.channels)));
+    // One broadcast value live at a time: the P tile already fills most of the registers.
     emit_unrolled_loop(b_, s_.head_dim, kHeadDimUnroll, "pv", [&](llvm::Value* i) {
-      std::vector<llvm::Value*> values;
-      for (int64_t j = 0; j < block.size; ++j) values.push_back(vec_.broadcast(vec_.at(rows[j], i)));
-      for (int64_t q = 0; q < s_.query_vectors; ++q) {
-        auto* ptr = row_at(acc_, i, q);
-        llvm::Value* acc = vec_.load(ptr, vector_align());
-        for (int64_t j = 0; j < block.size; ++j) acc = vec_.fma(values[j], p[j][q], acc);
-        vec_.store(acc, ptr, vector_align());
+      std::vector<llvm::Value*> acc;
+      for (int64_t q = 0; q < s_.query_vectors; ++q)
+        acc.push_back(vec_.load(row_at(acc_, i, q), vector_align()));
+      for (int64_t j = 0; j < block.size; ++j) {
+        auto* value = vec_.broadcast(vec_.at(rows[j], i));
+        for (int64_t q = 0; q < s_.query_vectors; ++q) acc[q] = vec_.fma(value, p[j][q], acc[q]);
       }
+      for (int64_t q = 0; q < s_.query_vectors; ++q)
+        vec_.store(acc[q], row_at(acc_, i, q), vector_align());
     });
   }
 
@@ -440,10 +461,29 @@ AttentionSchedule default_attention_schedule(const AttentionSpec& spec, const Ta
   const int bits = element_bits(spec.dtype);
   AttentionSchedule schedule;
   schedule.lanes = target.vector_bits / bits;
-  // Two query vectors per tile; key blocks sized so the score tile (key_block x 2 registers) plus
-  // the two query vectors fill the register file without spilling: 32 zmm or 16 ymm.
-  schedule.query_block = 2 * schedule.lanes;
-  schedule.key_block = target.vector_bits >= 512 ? 12 : 6;
+  // Register tiles (query vectors x key block) measured on Zen 5: the score tile, and then the P
+  // tile, fills the register file without spilling (32 zmm: 24 accumulators plus the query
+  // vectors; 16 ymm: 12 plus). Three or four query vectors load fewer broadcasts per FMA than two;
+  // among the candidates, take the one that pads the last query block least.
+  struct Tile {
+    int64_t query_vectors, key_block;
+    double relative_cost;
+  };
+  const std::vector<Tile> tiles =
+      target.vector_bits >= 512
+          ? std::vector<Tile>{{3, 8, 1.0}, {4, 6, 1.0}, {2, 12, 1.08}}
+          : std::vector<Tile>{{2, 6, 1.0}, {3, 4, 1.02}, {1, 12, 1.1}};
+  double best = std::numeric_limits<double>::infinity();
+  for (const Tile& t : tiles) {
+    const int64_t query_block = t.query_vectors * schedule.lanes;
+    const int64_t padded = (spec.seq_len + query_block - 1) / query_block * query_block;
+    const double cost = static_cast<double>(padded) * t.relative_cost;
+    if (cost < best) {
+      best = cost;
+      schedule.query_block = query_block;
+      schedule.key_block = t.key_block;
+    }
+  }
   // Standard attention's score buffer must fit its stack budget.
   while (spec.kind == AttentionKind::Standard && schedule.query_block > schedule.lanes &&
          spec.seq_len * schedule.query_block * (bits / 8) > kMaxScoreBufferBytes)

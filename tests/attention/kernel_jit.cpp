@@ -1,139 +1,93 @@
 #include "tests/attention/kernel_jit.h"
 
-#include "compiler/codegen/attention_emitter.h"
+#include <stdexcept>
 
-#include <mutex>
-
-#include <llvm/ADT/StringMap.h>
-#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
-#include <llvm/IR/LegacyPassManager.h>
-#include <llvm/IR/Verifier.h>
-#include <llvm/Passes/PassBuilder.h>
-#include <llvm/Support/Error.h>
-#include <llvm/Support/TargetSelect.h>
-#include <llvm/Support/raw_ostream.h>
-#include <llvm/Target/TargetMachine.h>
-#include <llvm/TargetParser/Host.h>
-#include <llvm/TargetParser/Triple.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
 #include <llvm/Transforms/Utils/Cloning.h>
+
+#include "compiler/codegen/attention_emitter.h"
+#include "compiler/codegen/codegen.h"
+#include "compiler/codegen/exp2_emitter.h"
+#include "compiler/codegen/kernel_signature.h"
+#include "compiler/codegen/vector_ops.h"
+#include "compiler/host.h"
+#include "compiler/jit/compile_plan.h"
+#include "compiler/jit/emit_object.h"
+#include "compiler/jit/optimize.h"
+#include "compiler/jit/target_machine.h"
 
 namespace flashjit::test {
 
 namespace {
 
-void initialise_llvm() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-  });
+template <typename V>
+V unwrap(llvm::Expected<V> value) {
+  if (!value) throw std::runtime_error(llvm::toString(value.takeError()));
+  return std::move(*value);
 }
 
-std::string host_features() {
-  std::string features;
-  for (const auto& [name, enabled] : llvm::sys::getHostCPUFeatures()) {
-    if (!features.empty()) features += ',';
-    features += (enabled ? "+" : "-") + name.str();
-  }
-  return features;
+// The optimised module's assembly, from a copy of the module: compile_module consumes it.
+std::string assembly_of(const llvm::Module& module, const TargetInfo& target) {
+  auto machine = unwrap(jit::make_target_machine(target));
+  std::unique_ptr<llvm::Module> copy = llvm::CloneModule(module);
+  jit::optimize_module(*copy, *machine);
+  return unwrap(jit::emit_assembly(*copy, *machine));
 }
 
-llvm::orc::JITTargetMachineBuilder machine_builder(const TargetInfo& target) {
-  llvm::orc::JITTargetMachineBuilder jtmb{llvm::Triple(llvm::sys::getProcessTriple())};
-  jtmb.setCPU(target.cpu);
-  llvm::SubtargetFeatures features(target.features);
-  jtmb.addFeatures(features.getFeatures());
-  jtmb.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
-  return jtmb;
-}
-
-void optimise(llvm::Module& module, llvm::TargetMachine& machine) {
-  llvm::PipelineTuningOptions tuning;
-  tuning.LoopVectorization = false;
-  tuning.SLPVectorization = false;
-  llvm::PassBuilder builder(&machine, tuning);
-  llvm::LoopAnalysisManager lam;
-  llvm::FunctionAnalysisManager fam;
-  llvm::CGSCCAnalysisManager cgam;
-  llvm::ModuleAnalysisManager mam;
-  builder.registerModuleAnalyses(mam);
-  builder.registerCGSCCAnalyses(cgam);
-  builder.registerFunctionAnalyses(fam);
-  builder.registerLoopAnalyses(lam);
-  builder.crossRegisterProxies(lam, fam, cgam, mam);
-  builder.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(module, mam);
-}
-
-std::string assembly_of(llvm::Module& module, llvm::TargetMachine& machine) {
-  llvm::SmallString<0> text;
-  llvm::raw_svector_ostream out(text);
-  llvm::legacy::PassManager passes;
-  if (machine.addPassesToEmitFile(passes, out, nullptr, llvm::CodeGenFileType::AssemblyFile))
-    throw std::runtime_error("target cannot emit assembly");
-  passes.run(module);
-  return std::string(text);
+LinkedKernel link(llvm::Module& module, const TargetInfo& target, const std::string& name,
+                  bool keep_assembly) {
+  codegen::stamp_target(module, target);
+  LinkedKernel kernel;
+  if (keep_assembly) kernel.assembly = assembly_of(module, target);
+  kernel.plan = unwrap(jit::compile_module(module, target, {name}));
+  kernel.run = kernel.plan->kernels().front().run;
+  kernel.tiles = kernel.plan->kernels().front().tiles;
+  return kernel;
 }
 
 }  // namespace
 
-bool host_has_avx512() {
-  auto features = llvm::sys::getHostCPUFeatures();
-  return features.lookup("avx512f");
-}
+TargetInfo native_target() { return host_target(); }
 
-TargetInfo host_target() {
-  initialise_llvm();
-  TargetInfo t;
-  t.cpu = llvm::sys::getHostCPUName().str();
-  t.features = host_features();
-  t.vector_bits = host_has_avx512() ? 512 : 256;
-  return t;
-}
-
-TargetInfo avx2_target() {
-  initialise_llvm();
-  TargetInfo t;
-  t.cpu = "x86-64-v3";
-  t.features = "";
-  t.vector_bits = 256;
-  return t;
-}
-
-KernelJit::KernelJit(ModuleBuilder built, const TargetInfo& target, bool keep_assembly) {
-  initialise_llvm();
-  auto jtmb = machine_builder(target);
-  auto machine = llvm::cantFail(jtmb.createTargetMachine());
-  llvm::Module& module = *built.module;
-  module.setDataLayout(machine->createDataLayout());
-  module.setTargetTriple(machine->getTargetTriple().str());
-  for (llvm::Function& fn : module) {
-    if (fn.isDeclaration()) continue;
-    fn.addFnAttr("target-cpu", target.cpu);
-    if (!target.features.empty()) fn.addFnAttr("target-features", target.features);
+std::optional<TargetInfo> avx2_target() {
+  auto target = target_for_cpu("x86-64-v3");
+  if (!target) {
+    llvm::consumeError(target.takeError());
+    return std::nullopt;
   }
-  if (llvm::verifyModule(module, &llvm::errs())) throw std::runtime_error("invalid module");
-  optimise(module, *machine);
-  // Code generation rewrites the IR it is given, so the assembly comes from a copy.
-  if (keep_assembly) assembly_ = assembly_of(*llvm::CloneModule(module), *machine);
-
-  jit_ = llvm::cantFail(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(jtmb).create());
-  llvm::cantFail(jit_->addIRModule(
-      llvm::orc::ThreadSafeModule(std::move(built.module), std::move(built.context))));
+  if (auto err = jit::check_runs_on_host(*target)) {
+    llvm::consumeError(std::move(err));
+    return std::nullopt;
+  }
+  return *target;
 }
 
-uint64_t KernelJit::address(const std::string& name) {
-  return llvm::cantFail(jit_->lookup(name)).getValue();
+LinkedKernel compile_attention(const AttentionSpec& spec, const AttentionSchedule& schedule,
+                               const TargetInfo& target, bool keep_assembly) {
+  llvm::LLVMContext ctx;
+  llvm::Module module("attention_test", ctx);
+  codegen::emit_attention_kernel(module, spec, schedule, target, "attention");
+  return link(module, target, "attention", keep_assembly);
 }
 
-AttentionKernel compile_attention(const AttentionSpec& spec, const AttentionSchedule& schedule,
-                                  const TargetInfo& target, bool keep_assembly) {
-  ModuleBuilder built;
-  codegen::emit_attention_kernel(*built.module, spec, schedule, target, "attention");
-  AttentionKernel kernel;
-  kernel.jit = std::make_unique<KernelJit>(std::move(built), target, keep_assembly);
-  kernel.run = kernel.jit->lookup<flashjit_kernel_fn>("attention");
-  kernel.tiles = kernel.jit->lookup<flashjit_tiles_fn>("attention_tiles");
-  return kernel;
+LinkedKernel compile_exp2(DType dtype, const TargetInfo& target) {
+  llvm::LLVMContext ctx;
+  llvm::Module module("exp2_test", ctx);
+  const int lanes = target.vector_bits / (dtype == DType::F32 ? 32 : 64);
+  codegen::KernelBody body = codegen::declare_kernel(
+      module, "exp2", {codegen::ArgField::Q, codegen::ArgField::O}, 64);
+  llvm::IRBuilder<> b(&body.function->getEntryBlock());
+  codegen::use_kernel_fast_math(b);
+  codegen::VectorOps vec(b, codegen::element_type(ctx, dtype), lanes);
+  codegen::emit_loop(b, body.tile_begin, body.tile_end, "tile", [&](llvm::Value* tile) {
+    auto* offset = b.CreateMul(tile, b.getInt64(static_cast<uint64_t>(lanes)));
+    auto* x = vec.load(vec.at(body.buffers[0], offset));
+    vec.store(codegen::emit_exp2(b, x), vec.at(body.buffers[1], offset));
+  });
+  b.CreateRetVoid();
+  codegen::emit_tiles_function(module, "exp2", 1);
+  return link(module, target, "exp2", false);
 }
 
 }  // namespace flashjit::test
