@@ -72,6 +72,9 @@ Gemm describe(const AttentionSpec& spec, Projection p) {
   return g;
 }
 
+// Stack the pack buffer of one tile may take; the planner's tiles stay within a quarter of L2.
+constexpr int64_t kMaxPackBytes = 2 << 20;
+
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
@@ -103,6 +106,15 @@ void validate(const AttentionSpec& spec, const std::vector<Projection>& projecti
   if (s.rows_per_tile < 1 || s.cols_per_tile < 1 || s.row_block < 1 || s.col_vectors < 1 ||
       s.k_block < 1 || s.lanes < 1)
     throw InvalidArgument("projection schedule: expected every size >= 1");
+  // The pack buffers live on the calling thread's stack.
+  const Gemm g = describe(spec, projections.front());
+  const Tiling tiling(g.shape, s);
+  const int64_t packed = g.a.pack ? tiling.tile_rows : g.b.pack ? tiling.tile_cols : 0;
+  const int64_t bytes = tiling.k_block * round_up(packed, s.lanes) * (spec.dtype == DType::F32 ? 4 : 8);
+  if (bytes > kMaxPackBytes)
+    throw InvalidArgument("projection schedule: a tile's packed slice (k_block x tile rows or "
+                          "columns) needs " + std::to_string(bytes) + " bytes of stack, expected at most " +
+                          std::to_string(kMaxPackBytes));
 }
 
 class ProjectionEmitter {
@@ -226,6 +238,11 @@ class ProjectionEmitter {
     return fn;
   }
 
+  // What every register block of one k block of a tile shares.
+  struct Step {
+    llvm::Value *a, *b, *out, *bias, *scale, *k_count, *is_first, *is_last;
+  };
+
   // One tile of `rows` x `cols` outputs of every GEMM of the kernel. Params: a, bias, then b and
   // out for each GEMM, all at the tile's origin. For each k block: pack the strided activation
   // (once for all GEMMs, which share A), then sweep column blocks and, inside, row blocks, so the
@@ -286,11 +303,6 @@ class ProjectionEmitter {
     b.CreateRetVoid();
     return fn;
   }
-
-  // What every register block of one k block of a tile shares.
-  struct Step {
-    llvm::Value *a, *b, *out, *bias, *scale, *k_count, *is_first, *is_last;
-  };
 
   // The strides the microkernel sees: packed operands are contiguous along their outer index.
   int64_t a_row_stride() const { return a_.pack ? 1 : a_.outer_stride; }

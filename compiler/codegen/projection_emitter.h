@@ -19,7 +19,8 @@ namespace flashjit::codegen {
 // of Q, K and V (each tile computes its block of all of them from one copy of its input), or Out
 // alone. Tiles are (batch, row tile, column tile) with the column tile fastest. Q is stored
 // multiplied by spec.scale() * log2(e), as the attention kernel expects. Throws InvalidArgument for
-// an empty or mixed list, or a schedule with non-positive sizes.
+// an empty or mixed list, a schedule with non-positive sizes, or tiles whose packed input slice
+// (kept on the calling thread's stack) would exceed 2 MiB.
 void emit_projection_kernel(llvm::Module& module, const AttentionSpec& spec,
                             const std::vector<Projection>& projections,
                             const ProjectionSchedule& schedule, const std::string& name);

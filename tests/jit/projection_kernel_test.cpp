@@ -225,7 +225,7 @@ TEST(ProjectionKernel, TilesCoverEveryProjectionOfEveryBatch) {
             4 * 2);
 }
 
-TEST(ProjectionKernel, RejectsMixedOrEmptyProjectionLists) {
+TEST(ProjectionKernel, RejectsMixedOrEmptyListsAndOversizedTiles) {
   const AttentionSpec spec = projection_spec(8, 4, Layout::Sequence, DType::F32);
   llvm::LLVMContext ctx;
   llvm::Module module("bad", ctx);
@@ -237,6 +237,14 @@ TEST(ProjectionKernel, RejectsMixedOrEmptyProjectionLists) {
   s.k_block = 0;
   EXPECT_THROW(codegen::emit_projection_kernel(module, spec, {Projection::Q}, s, "zero"),
                InvalidArgument);
+  // A tile whose packed input would not fit a thread's stack.
+  const AttentionSpec image = projection_spec(320, 4096, Layout::Image, DType::F32);
+  s.k_block = 320;
+  s.rows_per_tile = 4096;
+  EXPECT_THROW(codegen::emit_projection_kernel(module, image, {Projection::Q}, s, "huge"),
+               InvalidArgument);
+  s.rows_per_tile = 64;
+  EXPECT_NO_THROW(codegen::emit_projection_kernel(module, image, {Projection::Q}, s, "fits"));
 }
 
 }  // namespace
