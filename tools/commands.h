@@ -9,5 +9,6 @@ namespace flashjit::tools {
 inline constexpr int kUsageError = 2;
 
 void add_run_command(CLI::App& app);
+void add_dump_command(CLI::App& app);
 
 }  // namespace flashjit::tools
