@@ -20,8 +20,10 @@ class Parser {
 
   Graph parse() {
     std::vector<NodePtr> nodes;
+    std::vector<Token> definitions;  // where each node is defined, for the verifier's findings
     while (!token_.is_word("return")) {
       if (token_.kind == TokenKind::End) fail(token_, "expected a node definition or 'return', got end of input");
+      definitions.push_back(token_);
       nodes.push_back(parse_node(nodes));
     }
     advance();
@@ -31,7 +33,10 @@ class Parser {
     for (const auto& [name, data] : bindings_)
       if (!bound_.count(name)) throw CompileError(fmt::format("binding '{}' names no Constant of the graph", name));
     Graph graph = Graph::from_nodes(std::move(nodes), std::move(output));
-    verify(graph);
+    if (const std::optional<Violation> violation = find_violation(graph)) {
+      if (violation->node) fail(definitions[*violation->node], violation->message);
+      throw CompileError(violation->message);
+    }
     return graph;
   }
 

@@ -94,8 +94,10 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"batch_in_constant", "%0 = Constant() {name=\"W\"} : f32[B,4]\nreturn %0",
                   "1:1: %0 = Constant: shape [B,4] has dimension B"},
         // Graph rules: the verifier names the node.
-        Malformed{"repeated_input_name", kX + "%1 = Input() {name=\"x\"} : f32[B,4,8]\nreturn %1",
-                  "%1 = Input: name 'x' is already used by %0"}),
+        Malformed{"repeated_input_name", kX + "; comment\n%1 = Input() {name=\"x\"} : f32[B,4,8]\nreturn %1",
+                  "3:1: %1 = Input: name 'x' is already used by %0"},
+        Malformed{"mixed_dtypes", kX + "%1 = Input() {name=\"z\"} : f64[4]\nreturn %0",
+                  "2:1: %1 = Input: dtype f64 differs from the graph's f32"}),
     [](const ::testing::TestParamInfo<Malformed>& info) { return std::string(info.param.name); });
 
 // Every prefix of a valid text, and every single-byte change of it, parses or throws CompileError.
