@@ -27,9 +27,12 @@ struct Case {
   AttentionKind kind;
   DType dtype;
   bool avx2;
-  double spread;  // standard deviation of the log2-domain scores
+  double spread;  // standard deviation of the log2-domain scores; with `rising`, the largest
   std::optional<AttentionSchedule> schedule;
   uint32_t seed;
+  // Positive data whose scores grow with the key position, so that the running max rises by more
+  // than the rescale threshold in every key block.
+  bool rising = false;
 
   AttentionSpec spec() const {
     AttentionSpec s;
@@ -47,6 +50,7 @@ struct Case {
         causal ? "_causal" : "", to_string(dtype), avx2 ? "avx2" : "native",
         static_cast<int>(spread));
     if (schedule) n_text += fmt::format("_qb{}_kb{}", schedule->query_block, schedule->key_block);
+    if (rising) n_text += "_rising";
     return n_text;
   }
 };
@@ -118,9 +122,17 @@ void check_case(const Case& c) {
   std::uniform_real_distribution<double> unit(-1.0, 1.0);
   GuardedBuffer<T> q(elements, 0), k(elements, 0), v(elements, 0);
   std::vector<double> qd(elements), kd(elements), vd(elements);
+  std::uniform_real_distribution<double> positive(0.5, 1.0);
   for (size_t i = 0; i < elements; ++i) {
-    q.data()[i] = static_cast<T>(a * unit(rng));
-    k.data()[i] = static_cast<T>(unit(rng));
+    if (c.rising) {
+      // q.k ~ spread * (key + 1) / n: E[q_i k_i] = 0.5625 a' (key + 1) / n with q ~ a' U(0.5, 1).
+      const double key = static_cast<double>(i / static_cast<size_t>(ch) % static_cast<size_t>(c.n));
+      q.data()[i] = static_cast<T>(c.spread / (0.5625 * c.head_dim) * positive(rng));
+      k.data()[i] = static_cast<T>(positive(rng) * (key + 1) / c.n);
+    } else {
+      q.data()[i] = static_cast<T>(a * unit(rng));
+      k.data()[i] = static_cast<T>(unit(rng));
+    }
     v.data()[i] = static_cast<T>(unit(rng));
     qd[i] = q.data()[i];
     kd[i] = k.data()[i];
@@ -203,6 +215,15 @@ std::vector<Case> all_cases() {
   cases.push_back({5, 64, 200, 1, true, AttentionKind::Flash, DType::F32, false, 4.0, {}, seed++});
   cases.push_back({2, 80, 150, 2, false, AttentionKind::Standard, DType::F32, false, 4.0, {}, seed++});
   cases.push_back({1, 8, 4096, 1, true, AttentionKind::Flash, DType::F32, false, 4.0, {}, seed++});
+  // Rising scores: the lazy rescale runs in every block, with corrections far below 1.
+  for (bool causal : {false, true}) {
+    for (bool avx2 : {false, true}) {
+      cases.push_back({2, 16, 40, 2, causal, AttentionKind::Flash, DType::F32, avx2, 60.0, {},
+                       seed++, true});
+      cases.push_back({1, 12, 61, 1, causal, AttentionKind::Flash, DType::F64, avx2, 400.0, {},
+                       seed++, true});
+    }
+  }
   return cases;
 }
 
@@ -218,6 +239,45 @@ TEST_P(AttentionKernelShapes, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, AttentionKernelShapes, ::testing::ValuesIn(all_cases()),
                          [](const auto& info) { return info.param.name(); });
+
+// Which outputs one tile writes: without a mask the query block varies fastest; with one, tiles
+// go from the last (heaviest) query block to the first, over every (batch, head).
+TEST(AttentionKernelTiles, CausalTilesRunHeaviestFirst) {
+  const TargetInfo target = test::native_target();
+  const int lanes = target.vector_bits / 32;
+  const int64_t heads = 2, head_dim = 3, n = 5 * lanes - 1, batch = 2;
+  for (bool causal : {false, true}) {
+    Case c{heads, head_dim, n, batch, causal, AttentionKind::Flash, DType::F32, false, 1.0,
+           AttentionSchedule{lanes, 4, lanes}, 1};
+    auto kernel = test::compile_attention(c.spec(), *c.schedule, target);
+    const int64_t ch = heads * head_dim, blocks = 5;
+    std::vector<float> qkv(static_cast<size_t>(batch * n * ch), 0.5f);
+    for (int64_t tile : {int64_t{0}, int64_t{1}, int64_t{2}, batch * heads * blocks - 1}) {
+      std::vector<float> o(qkv.size(), std::nanf(""));
+      flashjit_args args{};
+      args.q = args.k = args.v = qkv.data();
+      args.o = o.data();
+      args.batch = batch;
+      kernel.run(&args, tile, tile + 1);
+      int64_t block, b, h;
+      if (causal) {
+        block = blocks - 1 - tile / (batch * heads);
+        b = tile % (batch * heads) / heads;
+        h = tile % heads;
+      } else {
+        block = tile % blocks;
+        b = tile / blocks / heads;
+        h = tile / blocks % heads;
+      }
+      for (int64_t i = 0; i < batch * ch * n; ++i) {
+        const int64_t query = i % n, channel = i / n % ch, in_batch = i / (n * ch);
+        const bool mine = in_batch == b && channel / head_dim == h && query / lanes == block;
+        EXPECT_EQ(!std::isnan(o[static_cast<size_t>(i)]), mine)
+            << (causal ? "causal" : "unmasked") << " tile " << tile << " output " << i;
+      }
+    }
+  }
+}
 
 TEST(AttentionKernelSpec, RejectsSchedulesItCannotImplement) {
   AttentionSpec spec;
