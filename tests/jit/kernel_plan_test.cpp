@@ -100,6 +100,22 @@ TEST(KernelPlan, SmallShapesStillGiveThreadsSeveralTiles) {
   EXPECT_EQ(s.col_vectors, 1);
 }
 
+TEST(KernelPlan, WeightsBeyondL2GetSquarerTiles) {
+  TargetInfo t = target_of_width(512);
+  t.l2_bytes = 1 << 20;
+  const AttentionSpec small{320, 8, 4096, false, DType::F32, Layout::Sequence, AttentionKind::Flash};
+  const AttentionSpec large{1280, 8, 4096, false, DType::F32, Layout::Sequence, AttentionKind::Flash};
+  // 320x320 floats fit: thin tiles over every column.
+  const auto thin = default_projection_schedule(small, Projection::Q, t);
+  EXPECT_EQ(thin.cols_per_tile, 320);
+  // 1280x1280 floats (6.5 MB) do not: more rows per tile, a column slab, k split to fit L2.
+  const auto square = default_projection_schedule(large, Projection::Q, t);
+  EXPECT_LT(square.cols_per_tile, 1280);
+  EXPECT_GT(square.rows_per_tile, thin.rows_per_tile);
+  EXPECT_LT(square.k_block, 1280);
+  EXPECT_EQ(1280 % square.k_block, 0);  // equal blocks
+}
+
 TEST(KernelPlan, TextListsEveryKernelAndSchedule) {
   const KernelPlan plan = plan_kernels(headline(), target_of_width(512));
   const std::string text = plan.to_text();
