@@ -1,7 +1,7 @@
 #include "runtime/reference/graph_evaluator.h"
 
+#include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <unordered_map>
 
@@ -62,13 +62,11 @@ class Evaluator {
     values_.emplace(&input, *tensor);
   }
 
+  // Every B traces back to an Input's B (Constants have none, reshapes keep them), so it is bound.
   std::vector<int64_t> concrete(const ir::Shape& shape) const {
     std::vector<int64_t> dims = shape;
-    for (int64_t& d : dims) {
-      if (d != ir::kBatch) continue;
-      if (batch_ < 0) throw CompileError("evaluate: a batch dimension B that no input binds");
-      d = batch_;
-    }
+    for (int64_t& d : dims)
+      if (d == ir::kBatch) d = batch_;
     return dims;
   }
 
@@ -83,7 +81,7 @@ class Evaluator {
       case OpKind::MatMul: matmul_node(node, out); break;
       case OpKind::Transpose: transpose(node, out); break;
       case OpKind::Reshape:
-        std::memcpy(out.data(), value(node, 0).data(), static_cast<std::size_t>(out.size()) * sizeof(T));
+        std::copy_n(value(node, 0).data(), out.size(), out.data());
         break;
       case OpKind::Scale: {
         const double factor = node.attrs().get_double(ir::attr::kFactor);
@@ -104,7 +102,7 @@ class Evaluator {
   void constant(const ComputationNode& node, Tensor<T>& out) const {
     if (!node.data())
       throw InvalidArgument(fmt::format("evaluate: Constant '{}' has no storage: bind it when parsing", node.name()));
-    std::memcpy(out.data(), node.data(), static_cast<std::size_t>(out.size()) * sizeof(T));
+    std::copy_n(static_cast<const T*>(node.data()), out.size(), out.data());
   }
 
   // One matrix product per batch entry; the layout attributes only change the strides.

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "compiler/pipeline.h"
 #include "ir/error.h"
 #include "ir/ops.h"
 #include "ir/parser.h"
@@ -134,6 +135,15 @@ TEST(GraphEvaluator, ExportedGraphReproducesTheLayerForwardInDouble) {
 TEST(GraphEvaluator, ExportedGraphReproducesTheLayerForwardInFloat) {
   for (const ForwardCase& c : kForwardCases)
     EXPECT_LE(evaluator_vs_forward<float>(c), 2e-6) << describe(c.config) << " " << to_string(c.layout);
+}
+
+TEST(GraphEvaluator, AnEmptyBatchGivesAnEmptyOutput) {
+  const LayerConfig config{4, 2, 2, 4, true};
+  const auto layer = make_layer<double>(config);
+  const Tensor<double> x = layer_input<double>(config, Layout::Image, 0, 4);
+  std::vector<ir::NodePtr> inputs;
+  for (const GraphStage& stage : compile_graph(layer.export_computation_graph(inputs), {4}).stages)
+    EXPECT_EQ(evaluate<double>(stage.graph, {&x}).shape(), (std::vector<int64_t>{0, 4, 2, 2})) << stage.name;
 }
 
 TEST(GraphEvaluator, ParsedGraphWithBoundConstantsEvaluatesLikeTheOriginal) {
