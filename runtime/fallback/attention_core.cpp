@@ -16,12 +16,12 @@
 #include <cstdint>
 #include <limits>
 
-#include "hwy/aligned_allocator.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "runtime/fallback/argument_checks.h"
 #include "runtime/fallback/attention_core.h"
 #include "runtime/fallback/register_budget-inl.h"
+#include "runtime/fallback/workspace.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace flashjit::fallback::HWY_NAMESPACE {
@@ -37,11 +37,11 @@ inline constexpr size_t kKeyTile = 128;
 template <typename T>
 struct BlockScratch {
   BlockScratch(size_t head_dim, size_t block, size_t key_tile)
-      : qt(hwy::AllocateAligned<T>(head_dim * block)),
-        ot(hwy::AllocateAligned<T>(head_dim * block)),
-        scores(hwy::AllocateAligned<T>(key_tile * block)),
-        row_max(hwy::AllocateAligned<T>(block)),
-        row_sum(hwy::AllocateAligned<T>(block)) {}
+      : qt(allocate_tile<T>(head_dim * block)),
+        ot(allocate_tile<T>(head_dim * block)),
+        scores(allocate_tile<T>(key_tile * block)),
+        row_max(allocate_tile<T>(block)),
+        row_sum(allocate_tile<T>(block)) {}
   hwy::AlignedFreeUniquePtr<T[]> qt;      // [d][block], scaled queries
   hwy::AlignedFreeUniquePtr<T[]> ot;      // [d][block], unnormalised output
   hwy::AlignedFreeUniquePtr<T[]> scores;  // [key_tile][block], scores then probabilities

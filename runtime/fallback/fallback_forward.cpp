@@ -4,6 +4,7 @@
 // of the input or the output is ever made.
 #include "runtime/fallback/fallback_forward.h"
 
+#include "ir/checked_math.h"
 #include "runtime/fallback/argument_checks.h"
 #include "runtime/fallback/attention_core.h"
 #include "runtime/fallback/gemm.h"
@@ -27,10 +28,11 @@ void forward(const AttentionSpec& spec, int64_t batch, const T* x, const Attenti
   const int64_t n = spec.seq_len;
   const int64_t c = spec.channels;
   const int64_t item = n * c;
-  const auto elements = static_cast<size_t>(batch * item);
   // Q, K, V back to back, each starting on a cache line.
-  const size_t stride = (elements * sizeof(T) + 63) / 64 * 64 / sizeof(T);
-  Workspace workspace(3 * stride * sizeof(T));
+  const int64_t bytes = checked_mul(batch * item, sizeof(T), "fallback workspace bytes");
+  const int64_t buffer_bytes = checked_add(bytes, 63, "fallback workspace bytes") / 64 * 64;
+  const auto stride = static_cast<size_t>(buffer_bytes) / sizeof(T);
+  Workspace workspace(static_cast<size_t>(checked_mul(buffer_bytes, 3, "fallback workspace bytes")));
   T* const q = static_cast<T*>(workspace.data());
   T* const k = q + stride;
   T* const v = k + stride;

@@ -11,10 +11,10 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "hwy/aligned_allocator.h"
 #include "hwy/highway.h"
 #include "runtime/fallback/gemm.h"
 #include "runtime/fallback/register_budget-inl.h"
+#include "runtime/fallback/workspace.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace flashjit::fallback::HWY_NAMESPACE {
@@ -161,8 +161,8 @@ void gemm_impl(const GemmArgs<T>& args, ThreadPool& pool) {
   const int64_t tasks = args.batch * row_blocks * col_blocks;
 
   pool.parallel_for(tasks, 1, [&](int64_t begin, int64_t end) {
-    auto a_packed = hwy::AllocateAligned<T>(block_rows * depth_block);
-    auto b_packed = hwy::AllocateAligned<T>(depth_block * width);
+    auto a_packed = allocate_tile<T>(block_rows * depth_block);
+    auto b_packed = allocate_tile<T>(depth_block * width);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t batch = task / (row_blocks * col_blocks);
       const size_t row0 = static_cast<size_t>((task / col_blocks) % row_blocks) * block_rows;

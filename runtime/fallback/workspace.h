@@ -2,8 +2,19 @@
 #pragma once
 
 #include <cstddef>
+#include <new>
+
+#include "hwy/aligned_allocator.h"
 
 namespace flashjit::fallback {
+
+// Per-thread tiles: hwy::AllocateAligned, throwing std::bad_alloc where it would return null.
+template <typename T>
+hwy::AlignedFreeUniquePtr<T[]> allocate_tile(std::size_t count) {
+  auto tile = hwy::AllocateAligned<T>(count);
+  if (!tile) throw std::bad_alloc();
+  return tile;
+}
 
 // One anonymous mapping, 2 MiB aligned and advised to be backed by transparent huge pages. A
 // forward touches each workspace page once, and on a virtual machine every 4 KiB page fault costs
