@@ -2,13 +2,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <random>
 
 #include <fmt/format.h>
 
 #include "ir/checked_math.h"
 #include "ir/error.h"
+#include "compiler/host.h"
+#include "layers/layer_kernels.h"
 #include "runtime/attention_weights.h"
+#include "runtime/executor.h"
+#include "runtime/fallback/fallback_forward.h"
+#include "runtime/thread_pool.h"
 #include "runtime/reference/random_fill.h"
 #include "runtime/reference/reference_backward.h"
 #include "runtime/reference/reference_forward.h"
@@ -30,12 +36,6 @@ void require_positive(int64_t value, const char* name) {
   if (value <= 0) throw InvalidArgument(fmt::format("DiffusionAttention: expected {} > 0, got {}", name, value));
 }
 
-bool engine_available(Engine e) { return e == Engine::Reference; }
-
-std::string engine_unavailable_message(Engine e) {
-  return fmt::format("engine '{}' is not available in this build: expected 'reference'", to_string(e));
-}
-
 const char* bool_string(bool b) { return b ? "true" : "false"; }
 
 }  // namespace
@@ -47,7 +47,9 @@ struct DiffusionAttention<T>::State {
   int64_t spatial = 0;
   int64_t threshold = 0;
   bool causal = false;
-  Engine engine = Engine::Reference;
+  // An uncompiled layer runs on the fallback; compile() moves it to the JIT.
+  Engine engine = Engine::Fallback;
+  std::string mcpu = "host";
 
   // Wq, Wk, Wv, Wo, bo back to back: the seed's parameter order. Never reallocated after
   // construction, so wq() etc. (and graph Constants) stay valid for the layer's lifetime.
@@ -60,9 +62,16 @@ struct DiffusionAttention<T>::State {
   int64_t last_batch = 0;
   std::vector<int64_t> last_output_shape;
   reference::ForwardSaved<T> saved;
+  // The fast engines keep only the input; backward rebuilds the reference activations from it.
+  std::vector<T> last_input;
+
+  // JIT kernels by AttentionSpec::key(): compile() builds the configured shape, forward builds
+  // other sequence lengths and layouts on first use.
+  std::map<std::string, LayerKernels> kernels;
+  const LayerKernels* last_kernels = nullptr;  // the ones compile() or the last JIT forward used
 
   bool last_used_flash = false;
-  std::string compile_fallback_reason;  // why compile() left the layer on its current engine
+  std::string compile_fallback_reason;  // why compile() or a JIT forward fell back
 
   int64_t matrix_size() const { return channels * channels; }
   const T* param(int index) const { return parameters.data() + index * matrix_size(); }
@@ -74,9 +83,54 @@ struct DiffusionAttention<T>::State {
   AttentionSpec spec_for(const Tensor<T>& input) const;
 
   // The one place forward and backward choose their engine: each engine is one case.
-  void run_forward(const AttentionSpec& spec, int64_t batch, const T* x, T* y);
+  void run_forward(const DiffusionAttention& layer, const AttentionSpec& spec, int64_t batch, const T* x, T* y);
   void run_backward(const T* dy, T* dx);
+
+  // The configured shape: an image of spatial x spatial positions.
+  AttentionSpec configured_spec() const;
+  // Kernels for `spec`, compiled through the pipeline on first use. Throws CompileError.
+  const LayerKernels& kernels_for(const AttentionSpec& spec, const DiffusionAttention& layer);
+  std::string isa() const;
 };
+
+template <typename T>
+AttentionSpec DiffusionAttention<T>::State::configured_spec() const {
+  AttentionSpec spec;
+  spec.channels = channels;
+  spec.heads = heads;
+  spec.causal = causal;
+  spec.dtype = dtype_of<T>();
+  spec.layout = Layout::Image;
+  spec.seq_len = checked_mul(spatial, spatial, "image positions spatial_size^2");
+  spec.kind = spec.seq_len >= threshold ? AttentionKind::Flash : AttentionKind::Standard;
+  return spec;
+}
+
+template <typename T>
+const LayerKernels& DiffusionAttention<T>::State::kernels_for(const AttentionSpec& spec,
+                                                              const DiffusionAttention& layer) {
+  if (auto it = kernels.find(spec.key()); it != kernels.end()) return it->second;
+  std::vector<ir::NodePtr> inputs;
+  const ir::NodePtr graph = layer.export_computation_graph(inputs, spec.layout, spec.seq_len);
+  LayerKernels built = compile_layer_kernels(graph, threshold, mcpu);
+  if (built.plan.spec != spec) {
+    throw CompileError(fmt::format("compiler pipeline: expected kernels for {}, got {}", spec.key(),
+                                   built.plan.spec.key()));
+  }
+  return kernels.emplace(spec.key(), std::move(built)).first->second;
+}
+
+template <typename T>
+std::string DiffusionAttention<T>::State::isa() const {
+  switch (engine) {
+    case Engine::Reference: return "scalar";
+    case Engine::Fallback: return fallback::dispatched_target_name();
+    case Engine::Jit:
+      if (last_kernels) return fmt::format("{} ({}-bit)", last_kernels->plan.target.cpu, last_kernels->plan.target.vector_bits);
+      return "none";
+  }
+  return "unknown";
+}
 
 template <typename T>
 AttentionSpec DiffusionAttention<T>::State::spec_for(const Tensor<T>& input) const {
@@ -118,25 +172,44 @@ AttentionSpec DiffusionAttention<T>::State::spec_for(const Tensor<T>& input) con
 }
 
 template <typename T>
-void DiffusionAttention<T>::State::run_forward(const AttentionSpec& spec, int64_t batch, const T* x, T* y) {
-  switch (engine) {
-    case Engine::Reference: reference::forward(spec, batch, x, weights(), y, &saved); return;
-    case Engine::Fallback:
-    case Engine::Jit: break;
+void DiffusionAttention<T>::State::run_forward(const DiffusionAttention& layer, const AttentionSpec& spec,
+                                               int64_t batch, const T* x, T* y) {
+  if (engine == Engine::Reference) {
+    reference::forward(spec, batch, x, weights(), y, &saved);
+    last_input.clear();
+    return;
   }
-  throw InvalidArgument(engine_unavailable_message(engine));
+  const std::size_t elements = static_cast<std::size_t>(checked_mul(batch, checked_mul(spec.seq_len, channels, "N*C"), "B*N*C"));
+  last_input.assign(x, x + elements);
+  saved = {};
+  if (engine == Engine::Jit) {
+    const LayerKernels* jit = nullptr;
+    try {
+      jit = &kernels_for(spec, layer);
+    } catch (const CompileError& e) {
+      // A kernel that cannot be built must not take the layer down: this call runs on the fallback.
+      compile_fallback_reason = fmt::format("{}; {} ran on the fallback engine", e.what(), spec.key());
+    }
+    if (jit) {
+      run_plan(*jit->compiled, jit->plan, batch, x, weights(), y, ThreadPool::global());
+      last_kernels = jit;
+      return;
+    }
+  }
+  fallback::forward(spec, batch, x, weights(), y, ThreadPool::global());
 }
 
 template <typename T>
 void DiffusionAttention<T>::State::run_backward(const T* dy, T* dx) {
   gradients.assign(parameters.size(), T(0));
   const reference::AttentionGradients<T> grads{gradient(0), gradient(1), gradient(2), gradient(3), gradient(4)};
-  switch (engine) {
-    case Engine::Reference: reference::backward(last_spec, last_batch, dy, weights(), saved, dx, grads); return;
-    case Engine::Fallback:
-    case Engine::Jit: break;
+  if (engine != Engine::Reference) {
+    // The fast engines have no backward kernels yet: rebuild the reference activations from the
+    // saved input and differentiate on the reference engine.
+    std::vector<T> y(last_input.size());
+    reference::forward(last_spec, last_batch, last_input.data(), weights(), y.data(), &saved);
   }
-  throw InvalidArgument(engine_unavailable_message(engine));
+  reference::backward(last_spec, last_batch, dy, weights(), saved, dx, grads);
 }
 
 template <typename T>
@@ -206,7 +279,7 @@ Tensor<T> DiffusionAttention<T>::forward(const Tensor<T>& input) {
   // Drop the previous forward first: if this one throws, backward must not pair stale activations
   // with the new call.
   s.has_forward = false;
-  s.run_forward(spec, batch, input.data(), output.data());
+  s.run_forward(*this, spec, batch, input.data(), output.data());
   s.last_spec = spec;
   s.last_batch = batch;
   s.last_output_shape = output.shape();
@@ -284,6 +357,7 @@ void DiffusionAttention<T>::reset_state() {
 template <typename T>
 Diagnostics DiffusionAttention<T>::diagnostics() const {
   const State& s = *state_;
+  const bool jit = s.engine == Engine::Jit && s.last_kernels;
   Diagnostics d = {
       {"Channels", std::to_string(s.channels)},
       {"NumHeads", std::to_string(s.heads)},
@@ -292,11 +366,12 @@ Diagnostics DiffusionAttention<T>::diagnostics() const {
       {"FlashAttentionThreshold", std::to_string(s.threshold)},
       {"LastUsedFlashAttention", bool_string(s.last_used_flash)},
       {"Engine", to_string(s.engine)},
-      // The reference engine runs no generated kernel and compiles nothing.
-      {"KernelName", "none"},
-      {"CompileMs", "0"},
-      {"CacheHit", "false"},
-      {"Isa", "scalar"},
+      // Only the JIT runs generated kernels; the other engines compile nothing.
+      {"KernelName", jit ? s.last_kernels->kernel_name : "none"},
+      {"CompileMs", jit ? fmt::format("{:.1f}", s.last_kernels->compile_ms) : "0"},
+      {"CacheHit", bool_string(jit && s.last_kernels->cache_hit)},
+      {"Isa", s.isa()},
+      {"BackwardEngine", "reference"},
   };
   if (!s.compile_fallback_reason.empty()) d.emplace_back("CompileFallbackReason", s.compile_fallback_reason);
   return d;
@@ -304,15 +379,29 @@ Diagnostics DiffusionAttention<T>::diagnostics() const {
 
 template <typename T>
 bool DiffusionAttention<T>::supports_jit_compilation() const {
-  // No JIT engine is linked into the layer yet, so no specialised kernel can be built.
-  return false;
+  if (!jit_unavailable_reason().empty()) return false;
+  try {
+    plan_kernels(state_->configured_spec(), host_target());
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 template <typename T>
 void DiffusionAttention<T>::compile(const CompileOptions& options) {
-  const std::string reason = "JIT not available in this build: expected an LLVM JIT engine, got none";
-  if (!options.fallback_on_error) throw CompileError("DiffusionAttention::compile: " + reason);
-  state_->compile_fallback_reason = fmt::format("{}; running on the {} engine", reason, to_string(state_->engine));
+  State& s = *state_;
+  if (options.mcpu != s.mcpu) s.kernels.clear();  // kernels are specialised on the target too
+  s.mcpu = options.mcpu;
+  try {
+    s.last_kernels = &s.kernels_for(s.configured_spec(), *this);
+  } catch (const CompileError& e) {
+    if (!options.fallback_on_error) throw;
+    s.compile_fallback_reason = fmt::format("{}; running on the {} engine", e.what(), to_string(s.engine));
+    return;
+  }
+  s.compile_fallback_reason.clear();
+  s.engine = Engine::Jit;
 }
 
 template <typename T>
@@ -320,8 +409,13 @@ Engine DiffusionAttention<T>::engine() const { return state_->engine; }
 
 template <typename T>
 void DiffusionAttention<T>::set_engine(Engine engine) {
-  if (!engine_available(engine)) {
-    throw InvalidArgument("DiffusionAttention::set_engine: " + engine_unavailable_message(engine));
+  // Choosing the JIT means compiling now, so that a configuration it cannot build is refused here.
+  if (engine == Engine::Jit) {
+    CompileOptions options;
+    options.mcpu = state_->mcpu;
+    options.fallback_on_error = false;
+    compile(options);
+    return;
   }
   state_->engine = engine;
 }

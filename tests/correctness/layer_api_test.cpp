@@ -1,6 +1,7 @@
 // The layer's API contract around the numbers: layouts, parameters and their initialisation,
 // state across forward/backward/update/reset, empty batches, diagnostics.
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
@@ -8,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "ir/error.h"
+#include "runtime/fallback/fallback_forward.h"
 #include "layer_test_support.h"
 
 namespace flashjit::testing {
@@ -164,8 +166,9 @@ TEST(Configuration, AccessorsAndFlashDecision) {
   EXPECT_EQ(layer.flash_attention_threshold(), 256);
   EXPECT_TRUE(layer.use_causal_mask());
   EXPECT_TRUE(layer.supports_training());
-  EXPECT_FALSE(layer.supports_jit_compilation());
-  EXPECT_EQ(layer.engine(), Engine::Reference);
+  // This host has LLVM's JIT, and the headline shape plans.
+  EXPECT_TRUE(layer.supports_jit_compilation());
+  EXPECT_EQ(layer.engine(), Engine::Fallback);
   // Flash exactly when spatial^2 >= threshold.
   EXPECT_TRUE(DiffusionAttention<float>(8, 2, 8, 64).flash_attention_enabled());
   EXPECT_FALSE(DiffusionAttention<float>(8, 2, 8, 65).flash_attention_enabled());
@@ -178,9 +181,10 @@ TEST(Diagnostics, ReportConfigurationPathAndEngineInOrder) {
   const Diagnostics expected = {{"Channels", "12"},       {"NumHeads", "3"},
                                 {"HeadDim", "4"},         {"SpatialSize", "4"},
                                 {"FlashAttentionThreshold", "16"}, {"LastUsedFlashAttention", "false"},
-                                {"Engine", "reference"},  {"KernelName", "none"},
+                                {"Engine", "fallback"},   {"KernelName", "none"},
                                 {"CompileMs", "0"},       {"CacheHit", "false"},
-                                {"Isa", "scalar"}};
+                                {"Isa", fallback::dispatched_target_name()},
+                                {"BackwardEngine", "reference"}};
   EXPECT_EQ(before, expected);
   layer.forward(Tensor<float>({1, 12, 4, 4}));
   EXPECT_EQ(diagnostic(layer.diagnostics(), "LastUsedFlashAttention"), "true");
@@ -189,12 +193,26 @@ TEST(Diagnostics, ReportConfigurationPathAndEngineInOrder) {
 }
 
 TEST(Diagnostics, CompileFallbackIsRecorded) {
+  setenv("FLASHJIT_DISABLE_JIT", "1", 1);
   DiffusionAttention<float> layer(12, 3, 4, 16);
   layer.compile();  // fallback_on_error defaults to true
-  EXPECT_EQ(layer.engine(), Engine::Reference);
+  unsetenv("FLASHJIT_DISABLE_JIT");
+  EXPECT_EQ(layer.engine(), Engine::Fallback);
   const std::string reason = diagnostic(layer.diagnostics(), "CompileFallbackReason");
-  EXPECT_NE(reason.find("JIT not available in this build"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("FLASHJIT_DISABLE_JIT"), std::string::npos) << reason;
   EXPECT_NO_THROW(layer.forward(Tensor<float>({1, 12, 4, 4})));
+}
+
+TEST(Diagnostics, CompiledLayerReportsItsKernel) {
+  DiffusionAttention<float> layer(12, 3, 4, 16);
+  layer.compile();
+  ASSERT_EQ(layer.engine(), Engine::Jit) << diagnostic(layer.diagnostics(), "CompileFallbackReason");
+  layer.forward(Tensor<float>({1, 12, 4, 4}));
+  const Diagnostics d = layer.diagnostics();
+  EXPECT_EQ(diagnostic(d, "Engine"), "jit");
+  EXPECT_NE(diagnostic(d, "KernelName").find("attention"), std::string::npos);
+  EXPECT_GT(std::stod(diagnostic(d, "CompileMs")), 0.0);
+  EXPECT_NE(diagnostic(d, "Isa"), "none");
 }
 
 }  // namespace

@@ -52,9 +52,13 @@ inline LayerShape image_shape(int64_t batch, int64_t heads, int64_t head_dim, in
   return {batch, heads, head_dim, spatial * spatial, spatial, causal, Layout::Image};
 }
 
+// On the reference engine unless told otherwise: it is the oracle the other engines answer to.
 template <typename T>
-DiffusionAttention<T> make_layer(const LayerShape& s, int64_t threshold, uint64_t seed = 7) {
-  return DiffusionAttention<T>(s.channels(), s.heads, s.spatial, threshold, s.causal, seed);
+DiffusionAttention<T> make_layer(const LayerShape& s, int64_t threshold, uint64_t seed = 7,
+                                 Engine engine = Engine::Reference) {
+  DiffusionAttention<T> layer(s.channels(), s.heads, s.spatial, threshold, s.causal, seed);
+  layer.set_engine(engine);
+  return layer;
 }
 
 // Non-zero output bias, so tests also see the bias path (the seed initialises it to zero).

@@ -20,13 +20,27 @@ std::string line_starting(const std::string& out, const std::string& prefix) {
   return begin == std::string::npos ? "" : out.substr(begin, out.find('\n', begin) - begin);
 }
 
+TEST(RunCommand, JitEngineCompilesAndAgreesWithFallback) {
+  const CommandResult jit = run_flashjit(kSmall + " --engine jit --layout sequence --seed 5");
+  ASSERT_EQ(jit.exit_code, 0) << jit.err;
+  EXPECT_NE(jit.out.find("engine           jit"), std::string::npos) << jit.out;
+  EXPECT_NE(line_starting(jit.out, "  KernelName").find("attention"), std::string::npos) << jit.out;
+  const CommandResult fallback = run_flashjit(kSmall + " --engine fallback --layout sequence --seed 5");
+  ASSERT_EQ(fallback.exit_code, 0) << fallback.err;
+  // Same data, two engines: checksums printed to 10 digits agree to float rounding.
+  const std::string a = line_starting(jit.out, "  output checksum");
+  const std::string b = line_starting(fallback.out, "  output checksum");
+  ASSERT_FALSE(a.empty());
+  EXPECT_EQ(a.substr(0, 30), b.substr(0, 30));
+}
+
 TEST(RunCommand, SmallShapeRunsAndReports) {
   const CommandResult r = run_flashjit(kSmall + " --batch 2 --backward --reps 2 --threshold 16 --causal");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err, "");
-  for (const char* expected : {"engine           reference", "attention path   flash (N 16 >= threshold 16)",
+  for (const char* expected : {"engine           fallback", "attention path   flash (N 16 >= threshold 16)",
                                "input            image [2,8,4,4]", "GFLOP/s", "output checksum", "grad checksum",
-                               "LastUsedFlashAttention   true", "Isa                      scalar"}) {
+                               "LastUsedFlashAttention   true", "Isa                      AVX"}) {
     EXPECT_NE(r.out.find(expected), std::string::npos) << expected << " not in:\n" << r.out;
   }
   const CommandResult standard = run_flashjit(kSmall + " --layout sequence --threshold 17");

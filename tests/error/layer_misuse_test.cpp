@@ -1,6 +1,7 @@
 // Every misuse of DiffusionAttention throws the documented error type, with a message naming what
 // was expected and what came, and leaves the layer as it was.
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <string>
@@ -127,19 +128,36 @@ TEST(ParameterMisuse, SetParametersOfTheWrongLengthChangesNothing) {
   EXPECT_EQ(layer.get_parameters(), before);
 }
 
-TEST(EngineMisuse, UnavailableEngines) {
+// Sets FLASHJIT_DISABLE_JIT for one scope: the documented way to take the JIT away.
+class JitDisabled {
+ public:
+  JitDisabled() { setenv("FLASHJIT_DISABLE_JIT", "1", 1); }
+  ~JitDisabled() { unsetenv("FLASHJIT_DISABLE_JIT"); }
+};
+
+TEST(EngineMisuse, JitUnavailableIsRefusedAndTheEngineStays) {
+  JitDisabled disabled;
   Layer layer(8, 2, 4);
-  expect_error<InvalidArgument>([&] { layer.set_engine(Engine::Fallback); },
-                                {"'fallback' is not available", "expected 'reference'"});
-  expect_error<InvalidArgument>([&] { layer.set_engine(Engine::Jit); }, {"'jit' is not available"});
-  EXPECT_EQ(layer.engine(), Engine::Reference);
+  EXPECT_FALSE(layer.supports_jit_compilation());
+  expect_error<CompileError>([&] { layer.set_engine(Engine::Jit); }, {"FLASHJIT_DISABLE_JIT=1"});
+  EXPECT_EQ(layer.engine(), Engine::Fallback);
 }
 
 TEST(EngineMisuse, CompileWithoutFallbackThrows) {
+  JitDisabled disabled;
   Layer layer(8, 2, 4);
   CompileOptions strict;
   strict.fallback_on_error = false;
-  expect_error<CompileError>([&] { layer.compile(strict); }, {"JIT not available in this build"});
+  expect_error<CompileError>([&] { layer.compile(strict); }, {"JIT disabled"});
+}
+
+TEST(EngineMisuse, CompileForAnUnknownCpuThrows) {
+  Layer layer(8, 2, 4);
+  CompileOptions strict;
+  strict.fallback_on_error = false;
+  strict.mcpu = "no-such-cpu";
+  expect_error<CompileError>([&] { layer.compile(strict); }, {"no-such-cpu"});
+  EXPECT_EQ(layer.engine(), Engine::Fallback);
 }
 
 }  // namespace

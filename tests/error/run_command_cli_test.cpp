@@ -1,5 +1,6 @@
 // `flashjit run` with bad flags or values: exit code 2, nothing on stdout, one line on stderr that
 // names the problem.
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -42,8 +43,10 @@ TEST(RunCommandErrors, UnknownOrMissingFlags) {
 
 TEST(RunCommandErrors, LayerRefusals) {
   expect_usage_error("run --channels 10 --heads 4 --spatial 4", "expected channels divisible by num_heads");
-  expect_usage_error(kSmall + " --engine jit", "engine 'jit' is not available");
-  expect_usage_error(kSmall + " --engine fallback", "engine 'fallback' is not available");
+  expect_usage_error(kSmall + " --engine simd", "--engine");
+  setenv("FLASHJIT_DISABLE_JIT", "1", 1);
+  expect_usage_error(kSmall + " --engine jit", "JIT disabled by FLASHJIT_DISABLE_JIT=1");
+  unsetenv("FLASHJIT_DISABLE_JIT");
 }
 
 TEST(RunCommandErrors, BadInputFiles) {

@@ -1,0 +1,53 @@
+#include "layers/layer_kernels.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <llvm/Support/Error.h>
+
+#include "compiler/extract_attention_spec.h"
+#include "compiler/host.h"
+#include "compiler/jit/compile_plan.h"
+#include "compiler/pipeline.h"
+#include "ir/error.h"
+
+namespace flashjit {
+
+namespace {
+
+template <typename V>
+V take(llvm::Expected<V> value, const char* stage) {
+  if (!value) throw CompileError(fmt::format("{}: {}", stage, llvm::toString(value.takeError())));
+  return std::move(*value);
+}
+
+}  // namespace
+
+std::string jit_unavailable_reason() {
+  if (const char* env = std::getenv("FLASHJIT_DISABLE_JIT"); env && *env && std::strcmp(env, "0") != 0)
+    return fmt::format("JIT disabled by FLASHJIT_DISABLE_JIT={}", env);
+  auto engine = jit::JitEngine::instance();
+  if (!engine) return "no LLVM JIT for this host: " + llvm::toString(engine.takeError());
+  return {};
+}
+
+LayerKernels compile_layer_kernels(const ir::NodePtr& graph_output, int64_t flash_threshold,
+                                   const std::string& mcpu) {
+  const auto start = std::chrono::steady_clock::now();
+  if (std::string reason = jit_unavailable_reason(); !reason.empty()) throw CompileError(reason);
+  const CompiledGraph graph = compile_graph(graph_output, GraphPipelineOptions{flash_threshold});
+  const AttentionSpec spec = extract_attention_spec(graph.final_graph());
+  const TargetInfo target = take(target_for_cpu(mcpu), "target");
+  LayerKernels out;
+  out.plan = plan_kernels(spec, target);
+  out.compiled = take(jit::compile_plan(out.plan), "kernel build");
+  for (const PlannedKernel& k : out.plan.kernels)
+    if (k.kind == PlannedKernel::Kind::Attention) out.kernel_name = k.name;
+  out.compile_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+}  // namespace flashjit

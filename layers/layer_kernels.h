@@ -1,0 +1,30 @@
+// The JIT half of a layer: its exported graph through the compiler pipeline to callable kernels.
+// This is where the compiler's llvm::Expected errors become flashjit::CompileError.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "compiler/jit/jit_engine.h"
+#include "compiler/kernel_plan.h"
+#include "ir/node_ptr.h"
+
+namespace flashjit {
+
+struct LayerKernels {
+  KernelPlan plan;
+  std::shared_ptr<jit::CompiledPlan> compiled;
+  double compile_ms = 0;  // wall time of this call: graph passes, planning, and the kernel build
+  bool cache_hit = false;
+  std::string kernel_name;  // the attention kernel's symbol
+};
+
+// graph -> passes -> AttentionSpec -> KernelPlan for `mcpu` ("host" or an LLVM CPU name) -> code.
+// Throws CompileError with the stage that failed and why.
+LayerKernels compile_layer_kernels(const ir::NodePtr& graph_output, int64_t flash_threshold,
+                                   const std::string& mcpu);
+
+// Why this process cannot JIT at all (FLASHJIT_DISABLE_JIT, no LLVM JIT for this host), or empty.
+std::string jit_unavailable_reason();
+
+}  // namespace flashjit
