@@ -10,5 +10,6 @@ inline constexpr int kUsageError = 2;
 
 void add_run_command(CLI::App& app);
 void add_dump_command(CLI::App& app);
+void add_cache_command(CLI::App& app);
 
 }  // namespace flashjit::tools

@@ -1,14 +1,22 @@
 // `flashjit dump`: exports a DiffusionAttention layer's graph, runs the compiler pipeline and writes
 // (with --out) or prints the artefacts of the stages asked for with --emit. An emit kind is one
-// entry of kEmitKinds: its name, its file name and how to produce its text.
+// entry of kEmitKinds: its name, its file name and how to produce its text. After the graph stages
+// come the kernel plan for --mcpu and the AOT artefacts (compiler/aot/plan_artifacts.h): LLVM IR
+// before and after O3, assembly, the object and its C header.
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "compiler/aot/header_writer.h"
+#include "compiler/aot/plan_artifacts.h"
+#include "compiler/extract_attention_spec.h"
+#include "compiler/host.h"
+#include "compiler/kernel_plan.h"
 #include "compiler/pipeline.h"
 #include "ir/checked_math.h"
 #include "ir/error.h"
@@ -28,6 +36,8 @@ struct DumpOptions {
   bool causal = false;
   std::string dtype = "f32";
   std::string layout = "image";
+  int64_t batch = 1;           // sizes the workspaces the header states
+  std::string mcpu = "host";  // the CPU the plan and its code are for
   std::vector<std::string> emit;
   std::string out;  // empty: print to stdout
 };
@@ -35,6 +45,10 @@ struct DumpOptions {
 // Everything an emit kind may draw on. It lives while the layer does, so Constants stay valid.
 struct DumpContext {
   const CompiledGraph& compiled;
+  const KernelPlan& plan;
+  int64_t batch;
+  // Compiled on first use: the graph stages and the plan need no LLVM.
+  mutable std::optional<aot::PlanArtifacts> artifacts;
 };
 
 struct EmitKind {
@@ -47,12 +61,36 @@ std::string stage_text(const DumpContext& context, std::string_view stage) {
   return ir::print(context.compiled.find(stage)->graph);
 }
 
+const std::string& artifact(const DumpContext& context, aot::Artifact which) {
+  if (!context.artifacts) {
+    auto built = aot::build_artifacts(context.plan, context.batch);
+    if (!built)
+      throw CompileError(fmt::format("dump: compiling {} for {}: {}", context.plan.spec.key(),
+                                     context.plan.target.cpu, llvm::toString(built.takeError())));
+    context.artifacts = std::move(*built);
+  }
+  return context.artifacts->get(which);
+}
+
 const EmitKind kEmitKinds[] = {
     {"graph", "graph.txt", [](const DumpContext& c) { return stage_text(c, "graph"); }},
     {"fused", "fused.txt", [](const DumpContext& c) { return stage_text(c, "fused"); }},
     {"folded", "folded.txt", [](const DumpContext& c) { return stage_text(c, "folded"); }},
     {"final", "final.txt", [](const DumpContext& c) { return stage_text(c, "final"); }},
+    {"plan", "plan.txt", [](const DumpContext& c) { return c.plan.to_text(); }},
+    {"ll", "kernel.ll", [](const DumpContext& c) { return artifact(c, aot::Artifact::Ir); }},
+    {"opt-ll", "kernel.opt.ll",
+     [](const DumpContext& c) { return artifact(c, aot::Artifact::OptimizedIr); }},
+    {"asm", "kernel.s", [](const DumpContext& c) { return artifact(c, aot::Artifact::Assembly); }},
+    {"obj", "kernel.o", [](const DumpContext& c) { return artifact(c, aot::Artifact::Object); }},
+    {"header", "kernel.h", [](const DumpContext& c) { return aot::write_header(c.plan, c.batch); }},
 };
+
+TargetInfo dump_target(const std::string& mcpu) {
+  auto target = target_for_cpu(mcpu);
+  if (!target) throw InvalidArgument(fmt::format("dump --mcpu: {}", llvm::toString(target.takeError())));
+  return *target;
+}
 
 std::vector<const EmitKind*> selected_kinds(const std::vector<std::string>& names) {
   std::vector<const EmitKind*> kinds;
@@ -77,7 +115,8 @@ void run_dump(const DumpOptions& o, const std::vector<const EmitKind*>& kinds) {
   const ir::NodePtr output =
       layer.export_computation_graph(inputs, layout, checked_mul(o.spatial, o.spatial, "spatial * spatial"));
   const CompiledGraph compiled = compile_graph(output, {o.threshold});
-  const DumpContext context{compiled};
+  const KernelPlan plan = plan_kernels(extract_attention_spec(compiled.final_graph()), dump_target(o.mcpu));
+  const DumpContext context{compiled, plan, o.batch, std::nullopt};
   for (const EmitKind* kind : kinds) {
     const std::string text = kind->produce(context);
     if (o.out.empty()) {
@@ -109,13 +148,21 @@ void add_dump_command(CLI::App& app) {
   cmd->add_option("--layout", options->layout, "Input layout: image [B,C,S,S] or sequence [B,S*S,C]")
       ->capture_default_str()
       ->check(CLI::IsMember({"image", "sequence"}));
+  cmd->add_option("--batch", options->batch, "Batch the header's workspace sizes are stated for (kernels take any)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--mcpu", options->mcpu, "Target CPU: host, x86-64-v3, x86-64-v4 or any LLVM CPU name")
+      ->capture_default_str();
   cmd->add_option("--emit", options->emit,
-                  "Comma-separated artefacts: graph, fused, folded, final")
+                  "Comma-separated artefacts: graph, fused, folded, final, plan, ll, opt-ll, asm, obj, header")
       ->required()
       ->delimiter(',');
   cmd->add_option("--out", options->out, "Folder to write the artefacts to (created if missing); default: print");
   cmd->callback([options] {
     const std::vector<const EmitKind*> kinds = selected_kinds(options->emit);
+    for (const EmitKind* kind : kinds)
+      if (kind->name == "obj" && options->out.empty())
+        throw InvalidArgument("dump --emit obj: expected --out, got none (an object file is binary)");
     if (!options->out.empty()) {
       std::error_code error;
       std::filesystem::create_directories(options->out, error);

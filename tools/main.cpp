@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   flashjit::tools::add_run_command(app);
   flashjit::tools::add_dump_command(app);
+  flashjit::tools::add_cache_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,58 @@
+// FLASHJIT_DUMP_DIR: every compile through the cache writes the plan artefacts there, even when the
+// cache is warm, and still refreshes the cache.
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "compiler/aot/header_writer.h"
+#include "compiler/aot/plan_artifacts.h"
+#include "compiler/jit/cache_entry.h"
+#include "compiler/jit/disk_cache.h"
+#include "tests/aot/aot_test_support.h"
+#include "tests/cache/cache_test_support.h"
+
+namespace flashjit {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(DumpDir, EveryCompileWritesThePlanArtefacts) {
+  testing::IsolatedCache cache("dump");
+  testing::TempDir dump("dump_out");
+  const KernelPlan plan = testing::small_plan(21);
+  testing::compile_or_fail(plan);  // warm: the dump must not be skipped by a hit
+
+  testing::ScopedEnv env("FLASHJIT_DUMP_DIR", dump.path().string());
+  const jit::CachedPlan cached = testing::compile_or_fail(plan);
+  EXPECT_EQ(cached.source, jit::CacheSource::Compiled);
+  EXPECT_TRUE(cached.diagnostics.empty()) << testing::joined(cached.diagnostics);
+  testing::expect_matches_reference<float>(*cached.plan, plan);
+
+  for (const char* name : {"plan.txt", "kernel.ll", "kernel.opt.ll", "kernel.s", "kernel.o", "kernel.h"})
+    EXPECT_GT(fs::file_size(dump.path() / name), 0u) << name;
+  EXPECT_EQ(testing::read_bytes(dump.path() / "plan.txt"), plan.to_text());
+  EXPECT_EQ(testing::read_bytes(dump.path() / "kernel.h"), aot::write_header(plan));
+  const std::string object = testing::read_bytes(dump.path() / "kernel.o");
+  for (const PlannedKernel& k : plan.kernels)
+    EXPECT_EQ(testing::object_symbols(object).defined.count(k.name), 1u) << k.name;
+  // The cache holds the same object.
+  const jit::DiskLookup entry =
+      jit::load_entry(cache.path(), jit::expected_metadata(plan, jit::make_cache_key(plan)));
+  EXPECT_EQ(entry.object, object);
+}
+
+TEST(DumpDir, AnUnwritableDumpDirIsReportedNotFatal) {
+  testing::IsolatedCache cache("dump_bad");
+  testing::TempDir dump("dump_bad_out");
+  testing::write_bytes(dump.path() / "file", "in the way");
+  testing::ScopedEnv env("FLASHJIT_DUMP_DIR", (dump.path() / "file").string());
+  const KernelPlan plan = testing::small_plan(22);
+  const jit::CachedPlan cached = testing::compile_or_fail(plan);
+  ASSERT_EQ(cached.diagnostics.size(), 1u) << testing::joined(cached.diagnostics);
+  EXPECT_NE(cached.diagnostics[0].find("FLASHJIT_DUMP_DIR"), std::string::npos) << cached.diagnostics[0];
+  testing::expect_matches_reference<float>(*cached.plan, plan);
+}
+
+}  // namespace
+}  // namespace flashjit
