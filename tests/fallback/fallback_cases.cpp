@@ -43,7 +43,8 @@ std::vector<FallbackCase> fallback_cases() {
     const bool long_sequence = i % 8 == (i / 8) % 8;
     c.spec.seq_len = long_sequence ? kLongSeqLens[rng() % std::size(kLongSeqLens)]
                                    : kSeqLens[rng() % std::size(kSeqLens)];
-    c.batch = 1 + static_cast<int64_t>(rng() % 3);
+    // Long cases stay single-batch: their reference dominates the suite's run time.
+    c.batch = long_sequence ? 1 : 1 + static_cast<int64_t>(rng() % 3);
     c.seed = rng();
     // Every third case has scores of standard deviation ~1.8 (max ~6): peaked rows whose running
     // max moves between key tiles. Float scores carry an absolute error ~|s|*1e-6 that the
