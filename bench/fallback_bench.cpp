@@ -1,9 +1,9 @@
 // Times the fallback engine: the attention core alone (Q, K, V given) and the whole layer.
 //   bench_fallback_bench [channels=320] [heads=8] [spatial=64] [batch=1] [threads=2] [reps=5]
-//                        [causal=0] [standard=0] [f64=0] [peak=410]
-// Defaults are SD's 320:8:64 (N = 4096, image layout); `peak` is the machine's FMA peak in
-// GFLOP/s for the chosen thread count. FLOPs: core 4*B*H*N^2*d (halved when causal),
-// projections 8*B*N*C^2. Prints the best of `reps` runs after one warm-up.
+//                        [causal=0] [standard=0] [sequence=0] [f64=0] [peak=410]
+// Defaults are SD's 320:8:64 (N = 4096, image layout; sequence=1 for [B,N,C]); `peak` is the
+// machine's FMA peak in GFLOP/s for the chosen thread count. FLOPs: core 4*B*H*N^2*d (halved
+// when causal), projections 8*B*N*C^2. Prints the best of `reps` runs after one warm-up.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -30,7 +30,7 @@ using namespace flashjit;
 std::map<std::string, double> parse_options(int argc, char** argv) {
   std::map<std::string, double> options{{"channels", 320}, {"heads", 8}, {"spatial", 64}, {"batch", 1},
                                         {"threads", 2},    {"reps", 5},  {"causal", 0},   {"standard", 0},
-                                        {"f64", 0},        {"peak", 410}};
+                                        {"sequence", 0},   {"f64", 0},   {"peak", 410}};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const size_t eq = arg.find('=');
@@ -83,7 +83,7 @@ void run(const std::map<std::string, double>& o) {
   spec.seq_len = spatial * spatial;
   spec.causal = o.at("causal") != 0;
   spec.dtype = dtype_of<T>();
-  spec.layout = Layout::Image;
+  spec.layout = o.at("sequence") != 0 ? Layout::Sequence : Layout::Image;
   spec.kind = o.at("standard") != 0 ? AttentionKind::Standard : AttentionKind::Flash;
   const auto batch = static_cast<int64_t>(o.at("batch"));
   const int reps = static_cast<int>(o.at("reps"));
