@@ -33,7 +33,9 @@ enum class CacheSource { Memory, Disk, Compiled };
 const char* to_string(CacheSource source);  // "memory", "disk", "compiled"
 
 struct CachedPlan {
-  std::shared_ptr<CompiledPlan> plan;  // plan->times() holds the stage timings of its build
+  // plan->times() holds the stage timings of the build that made the plan: every stage for a
+  // compile, only link_ms for a disk load; a memory hit shares the earlier build's.
+  std::shared_ptr<CompiledPlan> plan;
   CacheSource source = CacheSource::Compiled;
   std::string key;          // CacheKey::hash
   double elapsed_ms = 0;    // wall time of this call

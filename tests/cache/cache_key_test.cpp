@@ -70,6 +70,8 @@ const Component kComponents[] = {
     {"codegen_version", [](KernelPlan&, jit::BuildIdentity& b) { b.codegen_version += 1; }},
 };
 
+void PrintTo(const Component& component, std::ostream* os) { *os << component.name; }
+
 class CacheKeyComponent : public ::testing::TestWithParam<Component> {};
 
 TEST_P(CacheKeyComponent, ChangingItIsAMiss) {

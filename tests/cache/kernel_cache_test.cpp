@@ -152,6 +152,9 @@ const Damage kDamages[] = {
      }},
 };
 
+// gtest shows the damage by name rather than as bytes.
+void PrintTo(const Damage& damage, std::ostream* os) { *os << damage.name; }
+
 class DamagedEntry : public ::testing::TestWithParam<Damage> {};
 
 TEST_P(DamagedEntry, IsReportedAndRebuilt) {
