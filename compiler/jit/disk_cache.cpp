@@ -128,12 +128,13 @@ std::string store_entry(const fs::path& dir, const EntryMetadata& metadata,
   const int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return fmt::format("cannot create {}: {}", temp_path.string(), errno_text(errno));
 
-  std::string problem = write_all(fd, serialize_entry(metadata, object));
-  if (::close(fd) != 0 && problem.empty()) problem = errno_text(errno);
-  if (problem.empty() && ::rename(temp_path.c_str(), final_path.c_str()) != 0)
+  std::string written = write_all(fd, serialize_entry(metadata, object));
+  if (::close(fd) != 0 && written.empty()) written = errno_text(errno);
+  std::string problem;
+  if (!written.empty())
+    problem = fmt::format("cannot write {}: {}", temp_path.string(), written);
+  else if (::rename(temp_path.c_str(), final_path.c_str()) != 0)
     problem = fmt::format("cannot rename into {}: {}", final_path.string(), errno_text(errno));
-  else if (!problem.empty())
-    problem = fmt::format("cannot write {}: {}", temp_path.string(), problem);
   if (!problem.empty()) ::unlink(temp_path.c_str());
   return problem;
 }
