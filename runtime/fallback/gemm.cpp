@@ -1,8 +1,8 @@
 // Highway kernels of the fallback matrix product (see gemm.h). BLIS-style blocking: a task owns an
 // (m, n) block of one batch item; for each depth block it packs its rows of `a` into micro-panels
-// [k][kRows] (zero-padded), then for each column panel of `b` (read in place when its rows are
-// contiguous, else packed) runs a kRows x kVectors register tile over every micro-panel, so the
-// panel of `b` stays in L1 while the packed `a` streams from L2.
+// [k][kTileRows] (zero-padded), then for each column panel of `b` (read in place when its rows
+// are contiguous, else packed) runs a kTileRows x kTileVectors register tile over every
+// micro-panel, so the panel of `b` stays in L1 while the packed `a` streams from L2.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "runtime/fallback/gemm.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep

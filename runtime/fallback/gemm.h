@@ -20,7 +20,8 @@ struct StridedMatrix {
 };
 
 // For each of `batch` items: out (m x n, columns contiguous) = a (m x k) . b (k x n)
-// + row_bias[r] (when given) + col_bias[c] (when given). out must not overlap a or b.
+// + row_bias[r] (when given) + col_bias[c] (when given). Sizes are positive; out must not overlap
+// a or b.
 template <typename T>
 struct GemmArgs {
   int64_t batch = 1;
