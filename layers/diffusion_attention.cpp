@@ -374,6 +374,10 @@ Diagnostics DiffusionAttention<T>::diagnostics() const {
       {"BackwardEngine", "reference"},
   };
   if (!s.compile_fallback_reason.empty()) d.emplace_back("CompileFallbackReason", s.compile_fallback_reason);
+  if (jit) {
+    d.emplace_back("CacheSource", s.last_kernels->cache_source);
+    for (const std::string& line : s.last_kernels->cache_diagnostics) d.emplace_back("CacheDiagnostic", line);
+  }
   return d;
 }
 

@@ -9,7 +9,7 @@
 
 #include "compiler/extract_attention_spec.h"
 #include "compiler/host.h"
-#include "compiler/jit/compile_plan.h"
+#include "compiler/jit/kernel_cache.h"
 #include "compiler/pipeline.h"
 #include "ir/error.h"
 
@@ -42,7 +42,11 @@ LayerKernels compile_layer_kernels(const ir::NodePtr& graph_output, int64_t flas
   const TargetInfo target = take(target_for_cpu(mcpu), "target");
   LayerKernels out;
   out.plan = plan_kernels(spec, target);
-  out.compiled = take(jit::compile_plan(out.plan), "kernel build");
+  jit::CachedPlan cached = take(jit::compile_cached(out.plan), "kernel build");
+  out.compiled = std::move(cached.plan);
+  out.cache_source = jit::to_string(cached.source);
+  out.cache_hit = cached.source != jit::CacheSource::Compiled;
+  out.cache_diagnostics = std::move(cached.diagnostics);
   for (const PlannedKernel& k : out.plan.kernels)
     if (k.kind == PlannedKernel::Kind::Attention) out.kernel_name = k.name;
   out.compile_ms =

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "compiler/jit/jit_engine.h"
 #include "compiler/kernel_plan.h"
@@ -16,10 +17,13 @@ struct LayerKernels {
   std::shared_ptr<jit::CompiledPlan> compiled;
   double compile_ms = 0;  // wall time of this call: graph passes, planning, and the kernel build
   bool cache_hit = false;
+  std::string cache_source;                    // "memory", "disk" or "compiled"
+  std::vector<std::string> cache_diagnostics;  // damaged entries, unwritable cache directory...
   std::string kernel_name;  // the attention kernel's symbol
 };
 
-// graph -> passes -> AttentionSpec -> KernelPlan for `mcpu` ("host" or an LLVM CPU name) -> code.
+// graph -> passes -> AttentionSpec -> KernelPlan for `mcpu` ("host" or an LLVM CPU name) -> code,
+// through the kernel cache.
 // Throws CompileError with the stage that failed and why.
 LayerKernels compile_layer_kernels(const ir::NodePtr& graph_output, int64_t flash_threshold,
                                    const std::string& mcpu);

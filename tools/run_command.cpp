@@ -13,6 +13,7 @@
 
 #include "ir/checked_math.h"
 #include "layers/diffusion_attention.h"
+#include "layers/load_safetensors_weights.h"
 #include "runtime/reference/random_fill.h"
 #include "tools/commands.h"
 #include "tools/tensor_files.h"
@@ -35,6 +36,8 @@ struct RunOptions {
   int reps = 1;
   std::string input;   // .npy replacing the random input
   std::string output;  // .npy receiving the output
+  std::string weights;         // safetensors replacing the seeded weights
+  std::string weights_prefix;  // e.g. "down_blocks.0.attentions.0.transformer_blocks.0.attn1."
 };
 
 // Integer options with a lower bound, with a message that reads well (CLI11's ranges print the type's
@@ -112,6 +115,7 @@ Tensor<T> make_input(const RunOptions& o, std::string& description) {
 template <typename T>
 void run(const RunOptions& o) {
   DiffusionAttention<T> layer(o.channels, o.heads, o.spatial, o.threshold, o.causal, o.seed);
+  if (!o.weights.empty()) load_safetensors_weights(layer, o.weights, o.weights_prefix, /*strict=*/true);
   if (!o.engine.empty()) layer.set_engine(parse_engine(o.engine));
   std::string input_description;
   const Tensor<T> input = make_input<T>(o, input_description);
@@ -131,7 +135,8 @@ void run(const RunOptions& o) {
   fmt::print("flashjit run: DiffusionAttention<{}>  channels {}  heads {} (head_dim {})  spatial {}  causal {}\n",
              o.dtype, o.channels, o.heads, layer.head_dim(), o.spatial, o.causal ? "yes" : "no");
   fmt::print("  input            {}\n", input_description);
-  fmt::print("  weights          seed {}\n", o.seed);
+  if (o.weights.empty()) fmt::print("  weights          seed {}\n", o.seed);
+  else fmt::print("  weights          {}{}\n", o.weights, o.weights_prefix.empty() ? "" : " under " + o.weights_prefix);
   fmt::print("  engine           {}\n", to_string(layer.engine()));
   fmt::print("  attention path   {} (N {} {} threshold {})\n", flash ? "flash" : "standard", n, flash ? ">=" : "<",
              o.threshold);
@@ -191,6 +196,12 @@ void add_run_command(CLI::App& app) {
       ->excludes(layout)
       ->excludes(batch);
   cmd->add_option("--output", options->output, "Write the forward output to this .npy");
+  auto* weights = cmd->add_option("--weights", options->weights,
+                                  "Load the weights from this safetensors file (diffusers or native names)")
+                      ->check(CLI::ExistingFile);
+  cmd->add_option("--weights-prefix", options->weights_prefix,
+                  "Name prefix of this attention block inside the weights file")
+      ->needs(weights);
   cmd->callback([options] {
     if (options->dtype == "f64") {
       run<double>(*options);

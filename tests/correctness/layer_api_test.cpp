@@ -203,6 +203,18 @@ TEST(Diagnostics, CompileFallbackIsRecorded) {
   EXPECT_NO_THROW(layer.forward(Tensor<float>({1, 12, 4, 4})));
 }
 
+TEST(Diagnostics, SecondLayerOfTheSameShapeHitsTheKernelCache) {
+  DiffusionAttention<float> first(12, 3, 5, 16);
+  first.compile();
+  ASSERT_EQ(first.engine(), Engine::Jit) << diagnostic(first.diagnostics(), "CompileFallbackReason");
+  DiffusionAttention<float> second(12, 3, 5, 16, false, 99);
+  second.compile();
+  ASSERT_EQ(second.engine(), Engine::Jit);
+  EXPECT_EQ(diagnostic(second.diagnostics(), "CacheHit"), "true");
+  EXPECT_EQ(diagnostic(second.diagnostics(), "CacheSource"), "memory");
+  EXPECT_EQ(diagnostic(second.diagnostics(), "KernelName"), diagnostic(first.diagnostics(), "KernelName"));
+}
+
 TEST(Diagnostics, CompiledLayerReportsItsKernel) {
   DiffusionAttention<float> layer(12, 3, 4, 16);
   layer.compile();

@@ -1,6 +1,7 @@
 // `flashjit run` with good flags: it runs, reports what happened, is deterministic per seed, and
 // computes exactly what the layer computes on a file's input.
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include "flashjit_cli.h"
 #include "layers/diffusion_attention.h"
 #include "runtime/io/npy.h"
+#include "runtime/io/safetensors.h"
 #include "runtime/reference/random_fill.h"
 
 namespace flashjit::testing {
@@ -80,6 +82,38 @@ TEST(RunCommand, FileInputGivesTheLayersOutput) {
   const CommandResult widened = run_flashjit(kSmall + " --dtype f64 --input " + (dir / "x32.npy").string());
   ASSERT_EQ(widened.exit_code, 0) << widened.err;
   EXPECT_NE(widened.out.find("(converted to f64)"), std::string::npos) << widened.out;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(RunCommand, WeightsFileReplacesTheSeededWeights) {
+  const std::filesystem::path dir = ::testing::TempDir() + "run_command_weights_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  // One attention block of a larger checkpoint, in diffusers names under a UNet prefix.
+  const std::string prefix = "mid_block.attentions.0.transformer_blocks.0.attn1.";
+  DiffusionAttention<double> source(8, 2, 4, 256, false, 77);
+  std::map<std::string, io::HostTensor> tensors;
+  for (const std::string& name : source.parameter_names()) {
+    Tensor<double> value;
+    ASSERT_TRUE(source.try_get_parameter(name, value)) << name;
+    tensors.emplace(prefix + name, io::HostTensor(std::move(value)));
+  }
+  io::write_safetensors(dir / "w.safetensors", tensors);
+  const Tensor<double> x = reference::random_tensor<double>({1, 16, 8}, 4);
+  io::write_npy(dir / "x.npy", x);
+  const CommandResult r = run_flashjit(kSmall + " --dtype f64 --seed 1 --weights " + (dir / "w.safetensors").string() +
+                                       " --weights-prefix " + prefix + " --input " + (dir / "x.npy").string() +
+                                       " --output " + (dir / "y.npy").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Tensor<double> expected = source.forward(x);
+  const Tensor<double> written = io::read_npy(dir / "y.npy").to<double>();
+  ASSERT_EQ(written.shape(), expected.shape());
+  for (int64_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(written[i], expected[i], 1e-12) << i;
+
+  // A prefix that names no block is a strict-load failure: exit 2, and no output file appears.
+  const CommandResult bad = run_flashjit(kSmall + " --weights " + (dir / "w.safetensors").string() +
+                                         " --weights-prefix nothing. --output " + (dir / "bad.npy").string());
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir / "bad.npy"));
   std::filesystem::remove_all(dir);
 }
 
