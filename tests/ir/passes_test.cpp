@@ -240,20 +240,22 @@ TEST(FoldLayout, KeepsTheRowsWhenAnotherNodeUsesThem) {
   EXPECT_LE(max_relative_error(evaluate<double>(folded, {&x, &w}), evaluate<double>(g, {&x, &w})), 1e-15);
 }
 
-TEST(RemoveDeadNodes, DropsOnlyWhatTheOutputDoesNotUse) {
+TEST(RemoveDeadNodes, DropsWhatTheOutputDoesNotUseButKeepsInputs) {
   const ir::Graph g = ir::parse_graph(R"(%0 = Input() {name="x"} : f32[B,2]
 %1 = Scale(%0) {factor=2.0} : f32[B,2]
 %2 = Constant() {name="unused"} : f32[2]
 %3 = Add(%0, %2) : f32[B,2]
-%4 = Scale(%1) {factor=3.0} : f32[B,2]
-return %4
+%4 = Input() {name="y"} : f32[B,2]
+%5 = Scale(%1) {factor=3.0} : f32[B,2]
+return %5
 )");
   const ir::Graph cleaned = remove_dead_nodes(g);
   ir::verify(cleaned);
   EXPECT_EQ(ir::print(cleaned), R"(%0 = Input() {name="x"} : f32[B,2]
 %1 = Scale(%0) {factor=2.0} : f32[B,2]
-%2 = Scale(%1) {factor=3.0} : f32[B,2]
-return %2
+%2 = Input() {name="y"} : f32[B,2]  ; unused
+%3 = Scale(%1) {factor=3.0} : f32[B,2]
+return %3
 )");
   EXPECT_EQ(ir::print(remove_dead_nodes(cleaned)), ir::print(cleaned));
 }
