@@ -11,6 +11,7 @@
 #include "compiler/codegen/exp2_emitter.h"
 #include "compiler/codegen/kernel_signature.h"
 #include "compiler/codegen/vector_ops.h"
+#include "ir/checked_math.h"
 #include "ir/error.h"
 
 namespace flashjit::codegen {
@@ -25,8 +26,9 @@ constexpr double kRescaleThreshold = 8.0;
 // Finite start for the running max, so a block whose keys are all masked (-inf) never computes
 // -inf - -inf, and exp2(start - any score) is exactly 0.
 constexpr double kInitialMax = -1e30;
-// Standard attention keeps the tile's scores on the stack; beyond this it must use flash.
-constexpr int64_t kMaxScoreBufferBytes = int64_t{1} << 20;
+// Per-call stack of a kernel (Qt, the output accumulator and standard attention's scores), kept
+// far below any thread's stack size; schedules that need more are refused.
+constexpr int64_t kMaxStackBytes = int64_t{1} << 20;
 constexpr uint64_t kStackAlign = 64;
 // Steps of the head-dimension loops per loop iteration: enough to hide loop overhead and FMA
 // latency, small enough to keep the hot loop in the op cache for head_dim 160.
@@ -429,6 +431,16 @@ class AttentionEmitter {
 
 int element_bits(DType dtype) { return dtype == DType::F32 ? 32 : 64; }
 
+// Qt and the accumulator, [head_dim][query_block] each, plus standard attention's [N][query_block]
+// scores.
+int64_t stack_bytes(const AttentionSpec& spec, int64_t query_block) {
+  const int64_t rows = checked_add(checked_mul(2, spec.head_dim(), "attention stack rows"),
+                                   spec.kind == AttentionKind::Standard ? spec.seq_len : 0,
+                                   "attention stack rows");
+  return checked_mul(checked_mul(rows, query_block, "attention stack elements"),
+                     element_bits(spec.dtype) / 8, "attention stack bytes");
+}
+
 void validate(const AttentionSpec& spec, const AttentionSchedule& schedule, const TargetInfo& target) {
   auto fail = [](const std::string& what) { throw InvalidArgument("attention kernel: " + what); };
   if (spec.channels <= 0 || spec.heads <= 0 || spec.channels % spec.heads != 0)
@@ -446,10 +458,13 @@ void validate(const AttentionSpec& spec, const AttentionSchedule& schedule, cons
          " lanes, got " + std::to_string(schedule.query_block));
   if (schedule.key_block <= 0 || schedule.key_block > 64)
     fail("expected a key block in [1, 64], got " + std::to_string(schedule.key_block));
-  const int64_t score_bytes = spec.seq_len * schedule.query_block * (bits / 8);
-  if (spec.kind == AttentionKind::Standard && score_bytes > kMaxScoreBufferBytes)
-    fail("standard attention keeps N x query_block scores on the stack: expected at most " +
-         std::to_string(kMaxScoreBufferBytes) + " bytes, got " + std::to_string(score_bytes));
+  const int64_t bytes = stack_bytes(spec, schedule.query_block);
+  if (bytes > kMaxStackBytes)
+    fail("the tile's stack buffers ((2 head_dim" +
+         std::string(spec.kind == AttentionKind::Standard ? " + N" : "") +
+         ") x query_block elements) must fit " + std::to_string(kMaxStackBytes) +
+         " bytes, got " + std::to_string(bytes) + " for query_block " +
+         std::to_string(schedule.query_block));
 }
 
 }  // namespace
@@ -466,6 +481,10 @@ void emit_attention_kernel(llvm::Module& module, const AttentionSpec& spec,
 
 AttentionSchedule default_attention_schedule(const AttentionSpec& spec, const TargetInfo& target) {
   const int bits = element_bits(spec.dtype);
+  if (target.vector_bits < bits)
+    throw InvalidArgument("attention schedule: expected vectors of at least " +
+                          std::to_string(bits) + " bits, got " +
+                          std::to_string(target.vector_bits));
   AttentionSchedule schedule;
   schedule.lanes = target.vector_bits / bits;
   // Register tiles (query vectors x key block) measured on Zen 5: the score tile, and then the P
@@ -491,9 +510,9 @@ AttentionSchedule default_attention_schedule(const AttentionSpec& spec, const Ta
       schedule.key_block = t.key_block;
     }
   }
-  // Standard attention's score buffer must fit its stack budget.
-  while (spec.kind == AttentionKind::Standard && schedule.query_block > schedule.lanes &&
-         spec.seq_len * schedule.query_block * (bits / 8) > kMaxScoreBufferBytes)
+  // Long standard attention and very wide heads need narrower tiles to fit the stack budget.
+  while (schedule.query_block > schedule.lanes &&
+         stack_bytes(spec, schedule.query_block) > kMaxStackBytes)
     schedule.query_block -= schedule.lanes;
   return schedule;
 }

@@ -301,10 +301,19 @@ TEST(AttentionKernelSpec, RejectsSchedulesItCannotImplement) {
   huge_standard.kind = AttentionKind::Standard;
   huge_standard.seq_len = 1 << 16;
   EXPECT_THROW(emit(huge_standard, {64, 6, 8}), InvalidArgument);
-  // The default schedule shrinks the query block until the score buffer fits.
+  // The default schedule shrinks the query block until the stack buffers fit: long standard
+  // attention, very wide heads.
   huge_standard.seq_len = 1 << 14;
-  const AttentionSchedule fitted = codegen::default_attention_schedule(huge_standard, target);
-  EXPECT_NO_THROW(emit(huge_standard, fitted));
+  EXPECT_NO_THROW(emit(huge_standard, codegen::default_attention_schedule(huge_standard, target)));
+  AttentionSpec wide_head = spec;
+  wide_head.channels = 8192;
+  wide_head.heads = 1;
+  EXPECT_THROW(emit(wide_head, {64, 6, 8}), InvalidArgument);
+  EXPECT_NO_THROW(emit(wide_head, codegen::default_attention_schedule(wide_head, target)));
+  EXPECT_THROW(emit(spec, {int64_t{1} << 60, 6, 8}), InvalidArgument);  // overflowing sizes
+  TargetInfo scalar = target;
+  scalar.vector_bits = 16;
+  EXPECT_THROW(codegen::default_attention_schedule(spec, scalar), InvalidArgument);
 }
 
 }  // namespace
