@@ -9,6 +9,7 @@ namespace flashjit::tools {
 inline constexpr int kUsageError = 2;
 
 void add_run_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 void add_dump_command(CLI::App& app);
 void add_cache_command(CLI::App& app);
 

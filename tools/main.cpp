@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
   CLI::App app{"flashjit: shape-specialised attention kernels for CPUs"};
   app.require_subcommand(1);
   flashjit::tools::add_run_command(app);
+  flashjit::tools::add_bench_command(app);
   flashjit::tools::add_dump_command(app);
   flashjit::tools::add_cache_command(app);
   try {

@@ -1,0 +1,191 @@
+// `flashjit bench` end to end on tiny shapes: the records it writes, the peer hook, the plots, and
+// one-line usage errors.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/correctness/flashjit_cli.h"
+#include "tools/bench_shapes.h"
+
+namespace flashjit::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kFast = "bench --reps 1 --warmup 0 --threads 2";
+
+class BenchCommand : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("bench_command_" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs the command with --json and returns the parsed file.
+  nlohmann::json run_json(const std::string& arguments) {
+    const std::string json = (dir_ / "bench.json").string();
+    last_ = run_flashjit(arguments + " --json " + json);
+    EXPECT_EQ(last_.exit_code, 0) << last_.err;
+    return nlohmann::json::parse(read_text(json));
+  }
+
+  fs::path dir_;
+  CommandResult last_;
+};
+
+std::vector<nlohmann::json> of_kind(const nlohmann::json& report, const std::string& kind) {
+  std::vector<nlohmann::json> out;
+  for (const nlohmann::json& r : report.at("results"))
+    if (r.at("kind") == kind) out.push_back(r);
+  return out;
+}
+
+std::string shape_of(const nlohmann::json& r) {
+  return tools::BenchShape{r["channels"], r["heads"], r["spatial"], r["causal"]}.text();
+}
+
+TEST_F(BenchCommand, TimesEveryEngineAndPartOnEveryShape) {
+  const nlohmann::json report = run_json(kFast + " --shape 16:2:4 --shape 16:2:3:causal --sweep none");
+  std::set<std::string> seen;
+  for (const nlohmann::json& r : of_kind(report, "time")) {
+    for (const char* key : {"engine", "path", "part", "channels", "heads", "spatial", "N", "causal", "batch",
+                            "threads", "dtype", "ms_min", "ms_median", "ms_max", "gflops", "pct_peak"})
+      EXPECT_TRUE(r.contains(key)) << key << " in " << r;
+    EXPECT_EQ(r["threads"], 2);
+    EXPECT_EQ(r["batch"], 1);
+    EXPECT_EQ(r["dtype"], "f32");
+    EXPECT_EQ(r["series"], "suite");
+    EXPECT_LE(r["ms_min"].get<double>(), r["ms_median"].get<double>());
+    EXPECT_LE(r["ms_median"].get<double>(), r["ms_max"].get<double>());
+    const tools::BenchShape shape = tools::parse_bench_shape(shape_of(r));
+    const double flops = r["part"] == "core" ? tools::core_flops(shape, 1) : tools::layer_flops(shape, 1);
+    EXPECT_NEAR(r["gflops"].get<double>(), flops / (r["ms_median"].get<double>() * 1e6), 1e-9 * flops);
+    EXPECT_EQ(r["path"], std::string(r["engine"]).ends_with("-standard") ? "standard" : "flash");
+    seen.insert(r["engine"].get<std::string>() + " " + r["part"].get<std::string>() + " " + shape_of(r));
+  }
+  std::set<std::string> expected;
+  for (const char* engine : {"jit", "jit-standard", "fallback", "fallback-standard", "reference", "reference-standard"})
+    for (const char* part : {"core", "layer"})
+      for (const char* shape : {"16:2:4", "16:2:3:causal"}) expected.insert(std::string(engine) + " " + part + " " + shape);
+  EXPECT_EQ(seen, expected);
+  EXPECT_TRUE(of_kind(report, "memory").empty());
+  EXPECT_EQ(of_kind(report, "compile").size(), 4u);  // flash and standard of each shape, compiled once
+  EXPECT_GT(report["peak"]["gflops"].get<double>(), 0.0);
+  EXPECT_EQ(report["peak"]["threads"], 2);
+  EXPECT_NE(last_.out.find("ms median"), std::string::npos) << last_.out;
+  EXPECT_NE(last_.err.find("jit core 16:2:4"), std::string::npos) << last_.err;
+}
+
+TEST_F(BenchCommand, SweepProbesMemoryAndTimesOnlyNewShapes) {
+  const nlohmann::json report =
+      run_json(kFast + " --shape 8:2:4 --engines jit,fallback-standard --part core --sweep 8:2:2,4");
+  std::multiset<std::string> memory;
+  for (const nlohmann::json& r : of_kind(report, "memory")) {
+    EXPECT_GE(r["peak_extra_bytes"].get<int64_t>(), 0) << r;
+    memory.insert(r["engine"].get<std::string>() + " " + r["path"].get<std::string>() + " " +
+                  r["part"].get<std::string>() + " " + std::to_string(r["N"].get<int>()));
+  }
+  EXPECT_EQ(memory, (std::multiset<std::string>{"jit flash core 4", "jit flash core 16",
+                                                "fallback-standard standard core 4",
+                                                "fallback-standard standard core 16"}));
+  std::multiset<std::string> times;
+  for (const nlohmann::json& r : of_kind(report, "time"))
+    times.insert(r["engine"].get<std::string>() + " " + r["series"].get<std::string>() + " " + shape_of(r));
+  EXPECT_EQ(times, (std::multiset<std::string>{"jit suite 8:2:4", "fallback-standard suite 8:2:4", "jit sweep 8:2:2",
+                                               "fallback-standard sweep 8:2:2"}));
+  EXPECT_EQ(report["config"]["sweep"]["spatial"], nlohmann::json::array({2, 4}));
+}
+
+TEST_F(BenchCommand, ReferenceStaysOffLongSequencesUnlessNamed) {
+  nlohmann::json report = run_json(kFast + " --shape 8:2:17 --part core --sweep none");
+  std::set<std::string> skipped;
+  for (const nlohmann::json& r : of_kind(report, "skipped")) skipped.insert(r["engine"].get<std::string>());
+  EXPECT_EQ(skipped, (std::set<std::string>{"reference", "reference-standard"}));
+  for (const nlohmann::json& r : of_kind(report, "time")) EXPECT_FALSE(std::string(r["engine"]).starts_with("reference"));
+
+  report = run_json(kFast + " --shape 8:2:17 --part core --sweep none --engines reference");
+  ASSERT_EQ(of_kind(report, "time").size(), 1u);
+  EXPECT_EQ(of_kind(report, "time")[0]["engine"], "reference");
+}
+
+TEST_F(BenchCommand, DoubleRunsComparedWithTheDoublePeak) {
+  const nlohmann::json report = run_json(kFast + " --shape 8:2:4 --engines jit --part core --sweep none --dtype f64");
+  const auto times = of_kind(report, "time");
+  ASSERT_EQ(times.size(), 1u);
+  EXPECT_EQ(times[0]["dtype"], "f64");
+  EXPECT_EQ(report["peak"]["gflops"], report["peak"]["f64_gflops"]);
+}
+
+TEST_F(BenchCommand, PeerRecordsJoinTheRun) {
+  // A stand-in for run_ort_suite.sh: it is called with the thread count and the shapes.
+  const fs::path script = dir_ / "run_ort_suite.sh";
+  std::ofstream(script) << "#!/bin/sh\n"
+                           "[ \"$1\" = 2 ] && [ \"$2\" = 8:2:4 ] || exit 7\n"
+                           "echo '{\"H\":2,\"spatial\":4,\"causal\":false,\"part\":\"core\",\"B\":1,\"N\":16,\"C\":8,"
+                           "\"threads\":2,\"ms_min\":0.5,\"ms_median\":1.0,\"ms_max\":2.0}'\n"
+                           "echo '{\"H\":2,\"spatial\":4,\"causal\":false,\"part\":\"mha\",\"B\":1,\"N\":16,\"C\":8,"
+                           "\"threads\":2,\"ms_min\":0.5,\"ms_median\":1.0,\"ms_max\":2.0}'\n";
+  fs::permissions(script, fs::perms::owner_all);
+  const nlohmann::json report =
+      run_json(kFast + " --shape 8:2:4 --engines jit --part layer --sweep none --peer --peers-dir " + dir_.string());
+  std::vector<nlohmann::json> peer;
+  for (const nlohmann::json& r : of_kind(report, "time"))
+    if (r["engine"] == "onnxruntime") peer.push_back(r);
+  ASSERT_EQ(peer.size(), 1u);  // --part layer keeps only the whole-layer model
+  EXPECT_EQ(peer[0]["part"], "layer");
+  EXPECT_EQ(peer[0]["ms_median"], 1.0);
+  EXPECT_DOUBLE_EQ(peer[0]["gflops"].get<double>(), tools::layer_flops({8, 2, 4, false}, 1) / 1e6);
+
+  std::ofstream(script) << "#!/bin/sh\nexit 3\n";
+  const CommandResult failed =
+      run_flashjit(kFast + " --shape 8:2:4 --sweep none --peer --peers-dir " + dir_.string());
+  EXPECT_EQ(failed.exit_code, 2);
+  EXPECT_NE(failed.err.find("exited with status 3"), std::string::npos) << failed.err;
+}
+
+TEST_F(BenchCommand, PlotsThroughputAndScaling) {
+  const std::string png = (dir_ / "bench.png").string();
+  run_json(kFast + " --shape 8:2:4 --engines jit,jit-standard --sweep 8:2:2,4 --plot " + png);
+  EXPECT_GT(fs::file_size(png), 1000u);
+  EXPECT_GT(fs::file_size(dir_ / "bench_scaling.png"), 1000u);
+}
+
+void expect_usage_error(const std::string& arguments, const std::string& fragment) {
+  SCOPED_TRACE(arguments);
+  const CommandResult r = run_flashjit(arguments);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.out, "");
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "more than one line: " << r.err;
+  EXPECT_NE(r.err.find(fragment), std::string::npos) << r.err;
+}
+
+TEST(BenchCommandErrors, BadValuesExitTwoWithOneLine) {
+  expect_usage_error("bench --shape 16:3:4", "--shape: expected C:H:S[:causal] with H dividing C, got '16:3:4'");
+  expect_usage_error("bench --shape 320:8", "--shape: expected C:H:S[:causal] with three or four fields, got '320:8'");
+  expect_usage_error("bench --shape 320:8:64:cause", "'causal' as the fourth field");
+  expect_usage_error("bench --engines jit,cuda", "--engines: expected a comma list of jit, jit-standard");
+  expect_usage_error("bench --part all", "--part: expected core, layer or both, got 'all'");
+  expect_usage_error("bench --reps 0", "--reps: expected an integer in [1, 1000000], got '0'");
+  expect_usage_error("bench --batch -2", "--batch: expected an integer >= 1, got '-2'");
+  expect_usage_error("bench --threads 0", "--threads: expected an integer in [1, 1024], got '0'");
+  expect_usage_error("bench --dtype f16", "f16");
+  expect_usage_error("bench --sweep 320:8", "--sweep: expected C:H:S1,S2,...");
+  expect_usage_error("bench --plot out.png", "--json");
+  expect_usage_error("bench --bogus", "--bogus");
+}
+
+TEST(BenchCommandErrors, MissingPeerScript) {
+  expect_usage_error("bench --shape 8:2:4 --sweep none --peer --peers-dir /nonexistent/peers",
+                     "expected /nonexistent/peers/run_ort_suite.sh");
+}
+
+}  // namespace
+}  // namespace flashjit::testing

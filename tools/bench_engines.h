@@ -1,0 +1,72 @@
+// What `flashjit bench` runs: each engine on each attention path, for the attention core alone
+// (given Q, K, V) or the whole layer, as one callable per (engine, path, part).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compiler/attention_spec.h"
+#include "compiler/jit/jit_engine.h"
+#include "compiler/kernel_plan.h"
+#include "runtime/tensor.h"
+#include "runtime/thread_pool.h"
+#include "tools/bench_shapes.h"
+
+namespace flashjit::tools {
+
+enum class EngineKind { Jit, Fallback, Reference };
+
+// An engine with its attention path forced: flash ("jit") or standard ("jit-standard").
+struct EngineChoice {
+  EngineKind kind = EngineKind::Jit;
+  AttentionKind path = AttentionKind::Flash;
+  std::string name() const;
+  bool operator==(const EngineChoice&) const = default;
+};
+
+// jit, jit-standard, fallback, fallback-standard, reference, reference-standard.
+std::vector<EngineChoice> all_engine_choices();
+std::optional<EngineChoice> parse_engine_choice(const std::string& name);
+
+enum class BenchPart { Core, Layer };
+const char* to_string(BenchPart part);
+
+// The layer in the sequence layout [B][N][C] (as the ONNX Runtime peer takes it), forced onto `path`.
+AttentionSpec bench_spec(const BenchShape& shape, DType dtype, AttentionKind path);
+
+// A JIT-compiled plan, shared by the core and layer runs of one spec.
+struct JitBuild {
+  KernelPlan plan;
+  std::shared_ptr<jit::CompiledPlan> compiled;
+  double wall_ms = 0;  // plan_kernels + compile_plan, as a caller waits for it
+};
+// Plans for this host and compiles; CompileError with LLVM's or the emitter's message when the JIT
+// cannot build the spec (e.g. standard attention whose score tile exceeds the kernel's stack budget).
+JitBuild build_jit(const AttentionSpec& spec);
+
+// Seeded inputs of one spec and batch, and room for the outputs; every engine reads the same data.
+template <typename T>
+struct BenchData {
+  BenchData(const AttentionSpec& spec, int64_t batch);
+
+  Tensor<T> x;         // layer input [B][N][C]
+  Tensor<T> q, k, v;   // core inputs [B][N][C]
+  Tensor<T> q_scaled;  // q times scale*log2(e): the JIT attention kernel's contract
+  Tensor<T> wq, wk, wv, wo, bo;
+  Tensor<T> out;  // [B][N][C] (the JIT core writes its [B][C][N] here)
+};
+
+// One forward of `part` on `engine`, on the pool it is given. `data` (and `jit`, which the JIT
+// engine needs) must outlive the callable. `spec` must have engine.path as its kind.
+template <typename T>
+std::function<void(ThreadPool&)> make_runner(const EngineChoice& engine, BenchPart part, const AttentionSpec& spec,
+                                             int64_t batch, BenchData<T>& data, const JitBuild* jit);
+
+extern template struct BenchData<float>;
+extern template struct BenchData<double>;
+
+}  // namespace flashjit::tools
