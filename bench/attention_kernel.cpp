@@ -40,24 +40,37 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) throw std::runtime_error("missing value after " + a);
       return argv[++i];
     };
-    if (a == "--channels") o.channels = std::stoll(next());
-    else if (a == "--heads") o.heads = std::stoll(next());
+    if (a == "--channels")
+      o.channels = std::stoll(next());
+    else if (a == "--heads")
+      o.heads = std::stoll(next());
     else if (a == "--spatial") {
       const int64_t side = std::stoll(next());
       o.seq = side * side;
-    }
-    else if (a == "--seq") o.seq = std::stoll(next());
-    else if (a == "--batch") o.batch = std::stoll(next());
-    else if (a == "--causal") o.causal = true;
-    else if (a == "--f64") o.f64 = true;
-    else if (a == "--standard") o.standard = true;
-    else if (a == "--avx2") o.avx2 = true;
-    else if (a == "--qb") o.query_block = std::stoll(next());
-    else if (a == "--kb") o.key_block = std::stoll(next());
-    else if (a == "--threads") o.threads = std::stoi(next());
-    else if (a == "--reps") o.reps = std::stoi(next());
-    else if (a == "--asm") o.asm_path = next();
-    else throw std::runtime_error("unknown option " + a);
+    } else if (a == "--seq")
+      o.seq = std::stoll(next());
+    else if (a == "--batch")
+      o.batch = std::stoll(next());
+    else if (a == "--causal")
+      o.causal = true;
+    else if (a == "--f64")
+      o.f64 = true;
+    else if (a == "--standard")
+      o.standard = true;
+    else if (a == "--avx2")
+      o.avx2 = true;
+    else if (a == "--qb")
+      o.query_block = std::stoll(next());
+    else if (a == "--kb")
+      o.key_block = std::stoll(next());
+    else if (a == "--threads")
+      o.threads = std::stoi(next());
+    else if (a == "--reps")
+      o.reps = std::stoi(next());
+    else if (a == "--asm")
+      o.asm_path = next();
+    else
+      throw std::runtime_error("unknown option " + a);
   }
   return o;
 }
@@ -71,7 +84,8 @@ void run(const Options& o) {
   spec.causal = o.causal;
   spec.dtype = dtype_of<T>();
   spec.kind = o.standard ? AttentionKind::Standard : AttentionKind::Flash;
-  const std::optional<TargetInfo> maybe_target = o.avx2 ? test::avx2_target() : test::native_target();
+  const std::optional<TargetInfo> maybe_target =
+      o.avx2 ? test::avx2_target() : test::native_target();
   if (!maybe_target) throw std::runtime_error("this host cannot run x86-64-v3 code");
   const TargetInfo& target = *maybe_target;
   AttentionSchedule schedule = codegen::default_attention_schedule(spec, target);
@@ -131,7 +145,8 @@ void run(const Options& o) {
       worker(0);
       for (auto& th : pool) th.join();
       best.wall_ms = std::min(best.wall_ms, std::chrono::duration<double, std::milli>(
-                                                std::chrono::steady_clock::now() - start).count());
+                                                std::chrono::steady_clock::now() - start)
+                                                .count());
       best.cpu_ms = std::min(best.cpu_ms, *std::max_element(cpu.begin(), cpu.end()));
     }
     return best;
@@ -141,12 +156,12 @@ void run(const Options& o) {
   const double n = static_cast<double>(o.seq);
   const double pairs = o.causal ? n * (n + 1) / 2 : n * n;
   const double flops = 4.0 * static_cast<double>(o.batch * o.heads) * pairs * d;
-  std::printf("%s c%lld h%lld d%lld n%lld b%lld %s%s %s: qb=%lld kb=%lld lanes=%d, compile %.0f ms\n",
-              target.cpu.c_str(), (long long)o.channels, (long long)o.heads,
-              (long long)spec.head_dim(), (long long)o.seq, (long long)o.batch,
-              o.standard ? "standard" : "flash", o.causal ? " causal" : "", o.f64 ? "f64" : "f32",
-              (long long)schedule.query_block, (long long)schedule.key_block, schedule.lanes,
-              compile_ms);
+  std::printf(
+      "%s c%lld h%lld d%lld n%lld b%lld %s%s %s: qb=%lld kb=%lld lanes=%d, compile %.0f ms\n",
+      target.cpu.c_str(), (long long)o.channels, (long long)o.heads, (long long)spec.head_dim(),
+      (long long)o.seq, (long long)o.batch, o.standard ? "standard" : "flash",
+      o.causal ? " causal" : "", o.f64 ? "f64" : "f32", (long long)schedule.query_block,
+      (long long)schedule.key_block, schedule.lanes, compile_ms);
   for (int threads : {1, o.threads}) {
     const Timing t = time_ms(threads);
     std::printf("  %d thread%s: wall %8.2f ms %7.1f GFLOP/s | cpu %8.2f ms %7.1f GFLOP/s\n",

@@ -30,6 +30,7 @@ constexpr double kInitialMax = -1e30;
 // far below any thread's stack size; schedules that need more are refused.
 constexpr int64_t kMaxStackBytes = int64_t{1} << 20;
 constexpr uint64_t kStackAlign = 64;
+constexpr uint64_t kBufferAlign = 64;  // q, k, v, o: the runtime's workspaces are 64-byte aligned
 // Steps of the head-dimension loops per loop iteration: enough to hide loop overhead and FMA
 // latency, small enough to keep the hot loop in the op cache for head_dim 160.
 constexpr int64_t kHeadDimUnroll = 4;
@@ -81,14 +82,17 @@ class AttentionEmitter {
  public:
   AttentionEmitter(llvm::Module& module, const Shape& shape, uint64_t element_bytes,
                    llvm::Type* element)
-      : module_(module), s_(shape), b_(module.getContext()), vec_(b_, element, shape.lanes),
+      : module_(module),
+        s_(shape),
+        b_(module.getContext()),
+        vec_(b_, element, shape.lanes),
         element_bytes_(element_bytes) {
     use_kernel_fast_math(b_);
   }
 
   void emit(const std::string& name) {
-    KernelBody body = declare_kernel(module_, name, {ArgField::Q, ArgField::K, ArgField::V, ArgField::O},
-                                     kStackAlign);
+    KernelBody body = declare_kernel(
+        module_, name, {ArgField::Q, ArgField::K, ArgField::V, ArgField::O}, kBufferAlign);
     q_ = body.buffers[0];
     k_ = body.buffers[1];
     v_ = body.buffers[2];
@@ -169,8 +173,8 @@ class AttentionEmitter {
       auto* row = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, add(q0_, ql), i64(s_.n - 1));
       auto* src = vec_.at(q_head_, mul(row, s_.channels));
       emit_unrolled_loop(b_, s_.head_dim, 8, "gather_dim", [&](llvm::Value* i) {
-        auto* value = b_.CreateAlignedLoad(vec_.element(), vec_.at(src, i),
-                                           llvm::Align(element_bytes_));
+        auto* value =
+            b_.CreateAlignedLoad(vec_.element(), vec_.at(src, i), llvm::Align(element_bytes_));
         b_.CreateAlignedStore(value, vec_.at(qt_, add(mul(i, s_.query_block), ql)),
                               llvm::Align(element_bytes_));
       });
@@ -214,8 +218,9 @@ class AttentionEmitter {
     full_blocks(i64(0), unmasked, false, "keys");
     full_blocks(unmasked, visible, true, "diagonal_keys");
     if (s_.tail_keys > 0)
-      emit_if(b_, b_.CreateICmpSLE(tail_first, last_query), "tail_keys",
-              [&] { visit(KeyBlock{tail_first, s_.tail_keys, true}); });
+      emit_if(b_, b_.CreateICmpSLE(tail_first, last_query), "tail_keys", [&] {
+        visit(KeyBlock{tail_first, s_.tail_keys, true});
+      });
   }
 
   // S[j][qv] = sum_i K[first + j][i] * Qt[i][qv], with keys past a query's position set to -inf
@@ -396,8 +401,9 @@ class AttentionEmitter {
       store_rows(inverse, s_.query_block);
       return;
     }
-    emit_if(b_, b_.CreateICmpEQ(query_block_, i64(s_.query_blocks - 1)), "last_block",
-            [&] { store_rows(inverse, last_valid); }, [&] { store_rows(inverse, s_.query_block); });
+    emit_if(
+        b_, b_.CreateICmpEQ(query_block_, i64(s_.query_blocks - 1)), "last_block",
+        [&] { store_rows(inverse, last_valid); }, [&] { store_rows(inverse, s_.query_block); });
   }
 
   void store_rows(const std::vector<llvm::Value*>& inverse, int64_t valid) {
@@ -434,14 +440,15 @@ int element_bits(DType dtype) { return dtype == DType::F32 ? 32 : 64; }
 // Qt and the accumulator, [head_dim][query_block] each, plus standard attention's [N][query_block]
 // scores.
 int64_t stack_bytes(const AttentionSpec& spec, int64_t query_block) {
-  const int64_t rows = checked_add(checked_mul(2, spec.head_dim(), "attention stack rows"),
-                                   spec.kind == AttentionKind::Standard ? spec.seq_len : 0,
-                                   "attention stack rows");
+  const int64_t rows =
+      checked_add(checked_mul(2, spec.head_dim(), "attention stack rows"),
+                  spec.kind == AttentionKind::Standard ? spec.seq_len : 0, "attention stack rows");
   return checked_mul(checked_mul(rows, query_block, "attention stack elements"),
                      element_bits(spec.dtype) / 8, "attention stack bytes");
 }
 
-void validate(const AttentionSpec& spec, const AttentionSchedule& schedule, const TargetInfo& target) {
+void validate(const AttentionSpec& spec, const AttentionSchedule& schedule,
+              const TargetInfo& target) {
   auto fail = [](const std::string& what) { throw InvalidArgument("attention kernel: " + what); };
   if (spec.channels <= 0 || spec.heads <= 0 || spec.channels % spec.heads != 0)
     fail("expected channels > 0 divisible by heads > 0, got channels " +
@@ -462,9 +469,8 @@ void validate(const AttentionSpec& spec, const AttentionSchedule& schedule, cons
   if (bytes > kMaxStackBytes)
     fail("the tile's stack buffers ((2 head_dim" +
          std::string(spec.kind == AttentionKind::Standard ? " + N" : "") +
-         ") x query_block elements) must fit " + std::to_string(kMaxStackBytes) +
-         " bytes, got " + std::to_string(bytes) + " for query_block " +
-         std::to_string(schedule.query_block));
+         ") x query_block elements) must fit " + std::to_string(kMaxStackBytes) + " bytes, got " +
+         std::to_string(bytes) + " for query_block " + std::to_string(schedule.query_block));
 }
 
 }  // namespace
@@ -495,10 +501,9 @@ AttentionSchedule default_attention_schedule(const AttentionSpec& spec, const Ta
     int64_t query_vectors, key_block;
     double relative_cost;
   };
-  const std::vector<Tile> tiles =
-      target.vector_bits >= 512
-          ? std::vector<Tile>{{3, 8, 1.0}, {4, 6, 1.0}, {2, 12, 1.08}}
-          : std::vector<Tile>{{2, 6, 1.0}, {3, 4, 1.02}, {1, 12, 1.1}};
+  const std::vector<Tile> tiles = target.vector_bits >= 512
+                                      ? std::vector<Tile>{{3, 8, 1.0}, {4, 6, 1.0}, {2, 12, 1.08}}
+                                      : std::vector<Tile>{{2, 6, 1.0}, {3, 4, 1.02}, {1, 12, 1.1}};
   double best = std::numeric_limits<double>::infinity();
   for (const Tile& t : tiles) {
     const int64_t query_block = t.query_vectors * schedule.lanes;

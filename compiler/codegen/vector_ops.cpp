@@ -16,7 +16,9 @@ llvm::Type* element_type(llvm::LLVMContext& ctx, DType dtype) {
 void use_kernel_fast_math(llvm::IRBuilderBase& b) { b.setFastMathFlags(kernel_fast_math()); }
 
 VectorOps::VectorOps(llvm::IRBuilderBase& b, llvm::Type* element, int lanes)
-    : b_(b), element_(element), lanes_(lanes),
+    : b_(b),
+      element_(element),
+      lanes_(lanes),
       type_(llvm::FixedVectorType::get(element, static_cast<unsigned>(lanes))) {
   if (lanes < 1) throw InvalidArgument("vector lanes: expected >= 1, got " + std::to_string(lanes));
 }
@@ -92,7 +94,8 @@ llvm::Value* VectorOps::min(llvm::Value* a, llvm::Value* b) const {
 namespace {
 llvm::Value* tree_reduce(std::vector<llvm::Value*> values,
                          const std::function<llvm::Value*(llvm::Value*, llvm::Value*)>& op) {
-  if (values.empty()) throw InvalidArgument("tree reduction: expected at least one value, got none");
+  if (values.empty())
+    throw InvalidArgument("tree reduction: expected at least one value, got none");
   while (values.size() > 1) {
     std::vector<llvm::Value*> next;
     for (size_t i = 0; i + 1 < values.size(); i += 2) next.push_back(op(values[i], values[i + 1]));
@@ -104,7 +107,8 @@ llvm::Value* tree_reduce(std::vector<llvm::Value*> values,
 }  // namespace
 
 llvm::Value* VectorOps::max_of(std::vector<llvm::Value*> values) const {
-  return tree_reduce(std::move(values), [this](llvm::Value* a, llvm::Value* b) { return max(a, b); });
+  return tree_reduce(std::move(values),
+                     [this](llvm::Value* a, llvm::Value* b) { return max(a, b); });
 }
 
 llvm::Value* VectorOps::sum_of(std::vector<llvm::Value*> values) const {
@@ -126,8 +130,8 @@ llvm::AllocaInst* entry_alloca(llvm::IRBuilderBase& b, llvm::Type* type, int64_t
   return alloca;
 }
 
-void emit_loop(llvm::IRBuilderBase& b, llvm::Value* begin, llvm::Value* end, const std::string& name,
-               const std::function<void(llvm::Value*)>& body) {
+void emit_loop(llvm::IRBuilderBase& b, llvm::Value* begin, llvm::Value* end,
+               const std::string& name, const std::function<void(llvm::Value*)>& body) {
   auto& ctx = b.getContext();
   llvm::Function* fn = b.GetInsertBlock()->getParent();
   llvm::BasicBlock* preheader = b.GetInsertBlock();
@@ -152,7 +156,8 @@ void emit_loop(llvm::IRBuilderBase& b, llvm::Value* begin, llvm::Value* end, con
 
 void emit_unrolled_loop(llvm::IRBuilderBase& b, int64_t count, int64_t unroll,
                         const std::string& name, const std::function<void(llvm::Value*)>& body) {
-  if (unroll < 1) throw InvalidArgument("loop unroll: expected >= 1, got " + std::to_string(unroll));
+  if (unroll < 1)
+    throw InvalidArgument("loop unroll: expected >= 1, got " + std::to_string(unroll));
   const int64_t chunks = count / unroll;
   if (chunks == 1) {
     for (int64_t u = 0; u < unroll; ++u) body(b.getInt64(static_cast<uint64_t>(u)));

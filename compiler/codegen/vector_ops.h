@@ -75,8 +75,8 @@ llvm::AllocaInst* entry_alloca(llvm::IRBuilderBase& b, llvm::Type* type, int64_t
                                uint64_t align, const std::string& name);
 
 // for (i = begin; i < end; ++i) body(i), with i an i64. The builder is left after the loop.
-void emit_loop(llvm::IRBuilderBase& b, llvm::Value* begin, llvm::Value* end, const std::string& name,
-               const std::function<void(llvm::Value*)>& body);
+void emit_loop(llvm::IRBuilderBase& b, llvm::Value* begin, llvm::Value* end,
+               const std::string& name, const std::function<void(llvm::Value*)>& body);
 
 // Runs body(i) for i in [0, count), a compile-time count: a loop whose body holds `unroll`
 // consecutive steps, then the count % unroll remaining steps straight-line with constant indices.

@@ -45,20 +45,20 @@ struct Case {
     return s;
   }
   std::string name() const {
-    std::string n_text = fmt::format(
-        "h{}_d{}_n{}_b{}_{}{}_{}_{}_s{}", heads, head_dim, n, batch, to_string(kind),
-        causal ? "_causal" : "", to_string(dtype), avx2 ? "avx2" : "native",
-        static_cast<int>(spread));
+    std::string n_text = fmt::format("h{}_d{}_n{}_b{}_{}{}_{}_{}_s{}", heads, head_dim, n, batch,
+                                     to_string(kind), causal ? "_causal" : "", to_string(dtype),
+                                     avx2 ? "avx2" : "native", static_cast<int>(spread));
     if (schedule) n_text += fmt::format("_qb{}_kb{}", schedule->query_block, schedule->key_block);
     if (rising) n_text += "_rising";
     return n_text;
   }
 };
 
-// o[b][h*d+i][n] = sum_j 2^(s_j - max) v[j][h*d+i] / sum_j 2^(s_j - max), s_j = q[n] . k[j] over the
-// head's columns (q is already scaled into the log2 domain), keys j > n hidden when causal.
+// o[b][h*d+i][n] = sum_j 2^(s_j - max) v[j][h*d+i] / sum_j 2^(s_j - max), s_j = q[n] . k[j] over
+// the head's columns (q is already scaled into the log2 domain), keys j > n hidden when causal.
 std::vector<double> reference_attention(const Case& c, const std::vector<double>& q,
-                                        const std::vector<double>& k, const std::vector<double>& v) {
+                                        const std::vector<double>& k,
+                                        const std::vector<double>& v) {
   const int64_t ch = c.heads * c.head_dim, d = c.head_dim, n = c.n;
   std::vector<double> o(static_cast<size_t>(c.batch * ch * n));
   std::vector<double> s(static_cast<size_t>(n));
@@ -106,7 +106,8 @@ struct GuardedBuffer {
 
 template <typename T>
 void check_case(const Case& c) {
-  const std::optional<TargetInfo> maybe_target = c.avx2 ? test::avx2_target() : test::native_target();
+  const std::optional<TargetInfo> maybe_target =
+      c.avx2 ? test::avx2_target() : test::native_target();
   if (!maybe_target) GTEST_SKIP() << "this host cannot run x86-64-v3 code";
   const TargetInfo& target = *maybe_target;
   const AttentionSpec spec = c.spec();
@@ -126,7 +127,8 @@ void check_case(const Case& c) {
   for (size_t i = 0; i < elements; ++i) {
     if (c.rising) {
       // q.k ~ spread * (key + 1) / n: E[q_i k_i] = 0.5625 a' (key + 1) / n with q ~ a' U(0.5, 1).
-      const double key = static_cast<double>(i / static_cast<size_t>(ch) % static_cast<size_t>(c.n));
+      const double key =
+          static_cast<double>(i / static_cast<size_t>(ch) % static_cast<size_t>(c.n));
       q.data()[i] = static_cast<T>(c.spread / (0.5625 * c.head_dim) * positive(rng));
       k.data()[i] = static_cast<T>(positive(rng) * (key + 1) / c.n);
     } else {
@@ -176,7 +178,8 @@ std::vector<Case> all_cases() {
   std::vector<int64_t> dims;
   for (int64_t d = 1; d <= 33; ++d) dims.push_back(d);
   for (int64_t d : {40, 64, 80, 160}) dims.push_back(d);
-  const std::vector<int64_t> lengths = {1, 2, 3, 5, 7, 13, 17, 31, 33, 47, 61, 64, 97, 100, 127, 131, 257};
+  const std::vector<int64_t> lengths = {1,  2,  3,  5,  7,   13,  17,  31, 33,
+                                        47, 61, 64, 97, 100, 127, 131, 257};
   std::vector<Case> cases;
   std::mt19937 rng(20240611);
   uint32_t seed = 1;
@@ -202,8 +205,12 @@ std::vector<Case> all_cases() {
   const int lanes32 = host_is_wider_than_avx2() ? 16 : 8;
   for (auto [qb_vectors, kb] : {std::pair{1, 1}, {3, 5}, {1, 16}, {2, 7}, {3, 3}, {4, 2}}) {
     for (bool causal : {false, true}) {
-      Case c{2, 24, 77, 2, causal, AttentionKind::Flash, DType::F32, !host_is_wider_than_avx2(), 8.0,
-             AttentionSchedule{qb_vectors * lanes32, kb, lanes32}, seed++};
+      Case c{2,          24,
+             77,         2,
+             causal,     AttentionKind::Flash,
+             DType::F32, !host_is_wider_than_avx2(),
+             8.0,        AttentionSchedule{qb_vectors * lanes32, kb, lanes32},
+             seed++};
       cases.push_back(c);
       c.kind = AttentionKind::Standard;
       c.seed = seed++;
@@ -213,15 +220,16 @@ std::vector<Case> all_cases() {
   // Stable Diffusion's shapes, shortened, and one long sequence.
   cases.push_back({8, 40, 300, 1, false, AttentionKind::Flash, DType::F32, false, 4.0, {}, seed++});
   cases.push_back({5, 64, 200, 1, true, AttentionKind::Flash, DType::F32, false, 4.0, {}, seed++});
-  cases.push_back({2, 80, 150, 2, false, AttentionKind::Standard, DType::F32, false, 4.0, {}, seed++});
+  cases.push_back(
+      {2, 80, 150, 2, false, AttentionKind::Standard, DType::F32, false, 4.0, {}, seed++});
   cases.push_back({1, 8, 4096, 1, true, AttentionKind::Flash, DType::F32, false, 4.0, {}, seed++});
   // Rising scores: the lazy rescale runs in every block, with corrections far below 1.
   for (bool causal : {false, true}) {
     for (bool avx2 : {false, true}) {
-      cases.push_back({2, 16, 40, 2, causal, AttentionKind::Flash, DType::F32, avx2, 60.0, {},
-                       seed++, true});
-      cases.push_back({1, 12, 61, 1, causal, AttentionKind::Flash, DType::F64, avx2, 400.0, {},
-                       seed++, true});
+      cases.push_back(
+          {2, 16, 40, 2, causal, AttentionKind::Flash, DType::F32, avx2, 60.0, {}, seed++, true});
+      cases.push_back(
+          {1, 12, 61, 1, causal, AttentionKind::Flash, DType::F64, avx2, 400.0, {}, seed++, true});
     }
   }
   return cases;
@@ -247,8 +255,12 @@ TEST(AttentionKernelTiles, CausalTilesRunHeaviestFirst) {
   const int lanes = target.vector_bits / 32;
   const int64_t heads = 2, head_dim = 3, n = 5 * lanes - 1, batch = 2;
   for (bool causal : {false, true}) {
-    Case c{heads, head_dim, n, batch, causal, AttentionKind::Flash, DType::F32, false, 1.0,
-           AttentionSchedule{lanes, 4, lanes}, 1};
+    Case c{heads,      head_dim,
+           n,          batch,
+           causal,     AttentionKind::Flash,
+           DType::F32, false,
+           1.0,        AttentionSchedule{lanes, 4, lanes},
+           1};
     auto kernel = test::compile_attention(c.spec(), *c.schedule, target);
     const int64_t ch = heads * head_dim, blocks = 5;
     std::vector<float> qkv(static_cast<size_t>(batch * n * ch), 0.5f);
@@ -291,9 +303,9 @@ TEST(AttentionKernelSpec, RejectsSchedulesItCannotImplement) {
   auto emit = [&](AttentionSpec s, AttentionSchedule sc) {
     codegen::emit_attention_kernel(module, s, sc, target, "k");
   };
-  EXPECT_THROW(emit(spec, {12, 6, 8}), InvalidArgument);  // query block not a multiple of lanes
-  EXPECT_THROW(emit(spec, {16, 6, 16}), InvalidArgument); // lanes do not match 256-bit f32
-  EXPECT_THROW(emit(spec, {16, 0, 8}), InvalidArgument);  // empty key block
+  EXPECT_THROW(emit(spec, {12, 6, 8}), InvalidArgument);   // query block not a multiple of lanes
+  EXPECT_THROW(emit(spec, {16, 6, 16}), InvalidArgument);  // lanes do not match 256-bit f32
+  EXPECT_THROW(emit(spec, {16, 0, 8}), InvalidArgument);   // empty key block
   AttentionSpec bad_heads = spec;
   bad_heads.heads = 3;
   EXPECT_THROW(emit(bad_heads, {16, 6, 8}), InvalidArgument);

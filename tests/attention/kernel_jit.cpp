@@ -75,8 +75,8 @@ LinkedKernel compile_exp2(DType dtype, const TargetInfo& target) {
   llvm::LLVMContext ctx;
   llvm::Module module("exp2_test", ctx);
   const int lanes = target.vector_bits / (dtype == DType::F32 ? 32 : 64);
-  codegen::KernelBody body = codegen::declare_kernel(
-      module, "exp2", {codegen::ArgField::Q, codegen::ArgField::O}, 64);
+  codegen::KernelBody body =
+      codegen::declare_kernel(module, "exp2", {codegen::ArgField::Q, codegen::ArgField::O}, 64);
   llvm::IRBuilder<> b(&body.function->getEntryBlock());
   codegen::use_kernel_fast_math(b);
   codegen::VectorOps vec(b, codegen::element_type(ctx, dtype), lanes);
