@@ -57,7 +57,8 @@ class Parser {
     if (token_.kind != TokenKind::Id) fail(token_, "expected a node id such as %0, got " + token_.describe());
     std::size_t index = 0;
     const auto [end, ec] = std::from_chars(token_.text.data(), token_.text.data() + token_.text.size(), index);
-    if (ec != std::errc() || end != token_.text.data() + token_.text.size() || index >= nodes.size())
+    // Only the printer's spelling names a node: "%01" is not %1.
+    if (ec != std::errc() || index >= nodes.size() || token_.text != std::to_string(index))
       fail(token_, fmt::format("use of undefined value %{}", token_.text));
     advance();
     return index;

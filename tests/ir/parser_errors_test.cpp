@@ -44,6 +44,8 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"unknown_op", "%0 = Conv2d(%0)", "1:6: unknown op 'Conv2d'"},
         Malformed{"undefined_value", kX + "%1 = Scale(%3) {factor=1.0} : f32[B,4,8]\nreturn %1",
                   "2:12: use of undefined value %3"},
+        Malformed{"non_canonical_id", kX + "%1 = Scale(%00) {factor=1.0} : f32[B,4,8]\nreturn %1",
+                  "2:12: use of undefined value %00"},
         Malformed{"self_reference", kX + "%1 = Scale(%1) {factor=1.0} : f32[B,4,8]\nreturn %1",
                   "2:12: use of undefined value %1"},
         Malformed{"empty_id", "%0 = Input(%) {name=\"x\"} : f32[4]", "1:12: expected a node id after '%'"},
