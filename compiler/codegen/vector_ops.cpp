@@ -87,10 +87,6 @@ llvm::Value* VectorOps::max(llvm::Value* a, llvm::Value* b) const {
   return b_.CreateSelect(b_.CreateFCmpOGT(a, b), a, b);
 }
 
-llvm::Value* VectorOps::min(llvm::Value* a, llvm::Value* b) const {
-  return b_.CreateSelect(b_.CreateFCmpOLT(a, b), a, b);
-}
-
 namespace {
 llvm::Value* tree_reduce(std::vector<llvm::Value*> values,
                          const std::function<llvm::Value*(llvm::Value*, llvm::Value*)>& op) {

@@ -50,10 +50,9 @@ class VectorOps {
   llvm::Value* broadcast(llvm::Value* scalar_ptr) const;
 
   llvm::Value* fma(llvm::Value* a, llvm::Value* b, llvm::Value* c) const;  // a*b + c
-  // max/min as compare+select, which x86 lowers to one vmaxps/vminps (llvm.maxnum would add
-  // NaN fix-ups, because we never promise nnan).
+  // max as compare+select, which x86 lowers to one vmaxps (llvm.maxnum would add NaN fix-ups,
+  // because we never promise nnan).
   llvm::Value* max(llvm::Value* a, llvm::Value* b) const;
-  llvm::Value* min(llvm::Value* a, llvm::Value* b) const;
   // Lane-wise tree reductions of a list of vectors (no horizontal work).
   llvm::Value* max_of(std::vector<llvm::Value*> values) const;
   llvm::Value* sum_of(std::vector<llvm::Value*> values) const;
