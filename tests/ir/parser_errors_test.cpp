@@ -1,5 +1,6 @@
 // Malformed graph text: each case is a CompileError with "line:column:" and what was expected;
 // and no edit of a valid text (truncation, a changed byte) ever crashes the parser.
+#include <ostream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -17,6 +18,9 @@ struct Malformed {
   std::string text;
   std::string message;  // the error message starts with this
 };
+
+// Names the case in test listings (ctest shows GetParam() otherwise as raw bytes).
+void PrintTo(const Malformed& m, std::ostream* os) { *os << m.name; }
 
 const std::string kX = "%0 = Input() {name=\"x\"} : f32[B,4,8]\n";
 const std::string kW = "%1 = Constant() {name=\"W\"} : f32[8,8]\n";
