@@ -8,19 +8,10 @@
 namespace flashjit::ir {
 namespace {
 
-std::string attr_names(const OpSchema& schema) {
-  if (schema.attrs.empty()) return "no attributes";
-  std::string names;
-  for (const AttrSpec& spec : schema.attrs) names += (names.empty() ? "" : ", ") + std::string(spec.name);
-  return names;
-}
-
 // The attributes in schema order; unknown, missing and mistyped ones are errors.
 Attributes canonical_attrs(const OpSchema& schema, const Attributes& given) {
   for (const auto& [name, value] : given.entries()) {
-    bool known = false;
-    for (const AttrSpec& spec : schema.attrs) known = known || spec.name == name;
-    if (!known)
+    if (!find_attr(schema, name))
       throw CompileError(fmt::format("unknown attribute '{}' ({} takes {})", name, schema.name, attr_names(schema)));
   }
   Attributes ordered;

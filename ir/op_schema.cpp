@@ -39,6 +39,19 @@ constexpr std::array<OpSchema, 11> kSchemas = {{
 
 const OpSchema& schema_of(OpKind op) { return kSchemas[static_cast<std::size_t>(op)]; }
 
+const AttrSpec* find_attr(const OpSchema& schema, std::string_view name) {
+  for (const AttrSpec& spec : schema.attrs)
+    if (spec.name == name) return &spec;
+  return nullptr;
+}
+
+std::string attr_names(const OpSchema& schema) {
+  if (schema.attrs.empty()) return "no attributes";
+  std::string names;
+  for (const AttrSpec& spec : schema.attrs) names += (names.empty() ? "" : ", ") + std::string(spec.name);
+  return names;
+}
+
 const OpSchema* find_op(std::string_view name) {
   for (const OpSchema& schema : kSchemas)
     if (schema.name == name) return &schema;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "ir/attributes.h"
@@ -56,6 +57,10 @@ struct OpSchema {
 };
 
 const OpSchema& schema_of(OpKind op);
+// The spec of attribute `name` of the op, or null when the op has no such attribute.
+const AttrSpec* find_attr(const OpSchema& schema, std::string_view name);
+// "a_layout, out_layout, out_spatial" or "no attributes": for error messages.
+std::string attr_names(const OpSchema& schema);
 // The schema whose text name is `name`, or null.
 const OpSchema* find_op(std::string_view name);
 std::string_view to_string(OpKind op);

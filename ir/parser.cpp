@@ -83,7 +83,7 @@ class Parser {
       inputs.push_back(nodes[parse_use(nodes)]);
     }
     advance();
-    const Attributes attrs = token_.is('{') ? parse_attrs() : Attributes{};
+    const Attributes attrs = token_.is('{') ? parse_attrs(*schema) : Attributes{};
     expect(':', "before the result type");
     const Token type_token = token_;
     const TensorType declared = parse_type();
@@ -118,7 +118,7 @@ class Parser {
     return found->second;
   }
 
-  Attributes parse_attrs() {
+  Attributes parse_attrs(const OpSchema& schema) {
     advance();  // '{'
     Attributes attrs;
     while (!token_.is('}')) {
@@ -126,6 +126,9 @@ class Parser {
       if (token_.kind != TokenKind::Identifier) fail(token_, "expected an attribute name, got " + token_.describe());
       const Token name = token_;
       if (attrs.has(name.text)) fail(name, fmt::format("duplicate attribute '{}'", name.text));
+      // Refused here, not only by the op rules, so a node's attribute list stays as short as its schema.
+      if (!find_attr(schema, name.text))
+        fail(name, fmt::format("unknown attribute '{}' ({} takes {})", name.text, schema.name, attr_names(schema)));
       advance();
       expect('=', fmt::format("after attribute '{}'", name.text));
       attrs.set(name.text, parse_value());

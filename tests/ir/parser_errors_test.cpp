@@ -59,6 +59,8 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"bad_escape", "%0 = Input() {name=\"a\\qb\"} : f32[4]\nreturn %0", "1:22: bad escape in string"},
         Malformed{"duplicate_attribute", "%0 = Input() {name=\"x\", name=\"y\"} : f32[4]\nreturn %0",
                   "1:25: duplicate attribute 'name'"},
+        Malformed{"unknown_attribute", kX + "%1 = Softmax(%0) {axis=1, dim=2} : f32[B,4,8]\nreturn %1",
+                  "2:27: unknown attribute 'dim' (Softmax takes axis)"},
         Malformed{"missing_attribute_comma", kX + "%1 = Softmax(%0) {axis=1 name=\"s\"} : f32[B,4,8]\nreturn %1",
                   "2:26: expected ',' between attributes, got 'name'"},
         Malformed{"bad_attribute_value", kX + "%1 = Softmax(%0) {axis=last} : f32[B,4,8]\nreturn %1",
