@@ -11,6 +11,7 @@
 
 #include "compiler/attention_spec.h"
 #include "compiler/jit/jit_engine.h"
+#include "compiler/jit/kernel_cache.h"
 #include "compiler/kernel_plan.h"
 #include "runtime/tensor.h"
 #include "runtime/thread_pool.h"
@@ -42,11 +43,21 @@ AttentionSpec bench_spec(const BenchShape& shape, DType dtype, AttentionKind pat
 struct JitBuild {
   KernelPlan plan;
   std::shared_ptr<jit::CompiledPlan> compiled;
-  double wall_ms = 0;  // plan_kernels + compile_plan, as a caller waits for it
 };
-// Plans for this host and compiles; CompileError with LLVM's or the emitter's message when the JIT
-// cannot build the spec (e.g. standard attention whose score tile exceeds the kernel's stack budget).
-JitBuild build_jit(const AttentionSpec& spec);
+// How one request for a plan's kernels was served and how long the caller waited.
+struct CompileLatency {
+  jit::CacheSource source = jit::CacheSource::Compiled;
+  double ms = 0;
+  jit::CompileTimes stages;  // of the build that made the plan (link only for a disk hit)
+};
+
+// Plans for this host and gets the kernels from the kernel cache; CompileError with LLVM's or the
+// emitter's message when the JIT cannot build the spec (e.g. standard attention whose score tile
+// exceeds the kernel's stack budget). With `latencies`, asks three times and records each: cold
+// (compiled, unless the cache already had the plan), again (a memory hit) and, after the in-memory
+// cache is cleared, once more (a disk hit when the cache directory is writable); each record says
+// where the plan really came from.
+JitBuild build_jit(const AttentionSpec& spec, std::vector<CompileLatency>* latencies = nullptr);
 
 // Seeded inputs of one spec and batch, and room for the outputs; every engine reads the same data.
 template <typename T>

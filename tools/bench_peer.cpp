@@ -35,17 +35,22 @@ TimeRecord parse_ort_line(const std::string& line) {
   }
 }
 
-std::vector<TimeRecord> run_ort_peer(const std::string& peers_dir, int threads, const std::vector<BenchShape>& shapes) {
+std::string ort_suite_script(const std::string& peers_dir) {
   const std::filesystem::path script = std::filesystem::path(peers_dir) / "run_ort_suite.sh";
   if (!std::filesystem::exists(script))
     throw IoError(fmt::format("onnxruntime peer: expected {} (set --peers-dir or FLASHJIT_PEERS_DIR)", script.string()));
-  std::vector<std::string> argv{script.string(), std::to_string(threads)};
+  return script.string();
+}
+
+std::vector<TimeRecord> run_ort_peer(const std::string& peers_dir, int threads, const std::vector<BenchShape>& shapes) {
+  const std::string script = ort_suite_script(peers_dir);
+  std::vector<std::string> argv{script, std::to_string(threads)};
   for (const BenchShape& s : shapes) argv.push_back(s.text());
   const ProcessResult result = run_process(argv);
   if (result.exit_code != 0)
     throw IoError(fmt::format("onnxruntime peer: {} exited with status {} (NODE_PATH must reach onnxruntime-node; "
                               "see {}/README.md)",
-                              script.string(), result.exit_code, peers_dir));
+                              script, result.exit_code, peers_dir));
   std::vector<TimeRecord> records;
   std::istringstream lines(result.out);
   for (std::string line; std::getline(lines, line);)

@@ -16,6 +16,9 @@ namespace flashjit::tools {
 // float32. Throws IoError when the script is missing or fails, and for output it cannot read.
 std::vector<TimeRecord> run_ort_peer(const std::string& peers_dir, int threads, const std::vector<BenchShape>& shapes);
 
+// <peers_dir>/run_ort_suite.sh; IoError naming it when it does not exist.
+std::string ort_suite_script(const std::string& peers_dir);
+
 // One JSON line of run_ort_suite.sh as a record. Throws IoError naming the line for anything else.
 TimeRecord parse_ort_line(const std::string& line);
 

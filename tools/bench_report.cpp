@@ -61,9 +61,10 @@ nlohmann::json memory_json(const MemoryRecord& r) {
 nlohmann::json compile_json(const CompileRecord& r) {
   nlohmann::json j = {{"kind", "compile"}, {"engine", "jit"}, {"path", to_string(r.path)}};
   j.update(shape_fields(r.shape));
-  j.update({{"dtype", to_string(r.dtype)}, {"cache", r.cache}, {"ms", r.ms}, {"emit_ms", r.stages.emit_ms},
-            {"optimize_ms", r.stages.optimize_ms}, {"codegen_ms", r.stages.codegen_ms},
-            {"link_ms", r.stages.link_ms}, {"series", to_string(r.series)}});
+  const jit::CompileTimes& t = r.latency.stages;
+  j.update({{"dtype", to_string(r.dtype)}, {"cache", jit::to_string(r.latency.source)}, {"ms", r.latency.ms},
+            {"emit_ms", t.emit_ms}, {"optimize_ms", t.optimize_ms}, {"codegen_ms", t.codegen_ms},
+            {"link_ms", t.link_ms}, {"series", to_string(r.series)}});
   return j;
 }
 
@@ -183,12 +184,14 @@ std::string format_tables(const BenchReport& report) {
   }
 
   if (!report.compiles.empty()) {
-    out += fmt::format("\n{:<10} {:<16} {:<6} {:>9} {:>8} {:>9} {:>9} {:>8}\n", "compile", "shape", "cache", "ms",
+    out += fmt::format("\n{:<18} {:<16} {:<9} {:>9} {:>8} {:>9} {:>9} {:>8}\n", "compile", "shape", "cache", "ms",
                        "emit", "optimize", "codegen", "link");
-    for (const CompileRecord& r : report.compiles)
-      out += fmt::format("{:<10} {:<16} {:<6} {:>9.1f} {:>8.1f} {:>9.1f} {:>9.1f} {:>8.1f}\n",
-                         r.path == AttentionKind::Flash ? "jit" : "jit-std", r.shape.text(), r.cache, r.ms,
-                         r.stages.emit_ms, r.stages.optimize_ms, r.stages.codegen_ms, r.stages.link_ms);
+    for (const CompileRecord& r : report.compiles) {
+      const jit::CompileTimes& t = r.latency.stages;
+      out += fmt::format("{:<18} {:<16} {:<9} {:>9.2f} {:>8.1f} {:>9.1f} {:>9.1f} {:>8.1f}\n",
+                         EngineChoice{EngineKind::Jit, r.path}.name(), r.shape.text(), jit::to_string(r.latency.source),
+                         r.latency.ms, t.emit_ms, t.optimize_ms, t.codegen_ms, t.link_ms);
+    }
   }
 
   if (!report.skipped.empty()) {

@@ -7,9 +7,9 @@
 //            ms_min, ms_median, ms_max, reps, gflops (from the median), pct_peak, series
 //   memory   engine, path, part, channels, heads, spatial, N, causal, batch, threads, dtype,
 //            peak_extra_bytes
-//   compile  engine, path, channels, heads, spatial, N, causal, dtype, cache ("cold" today; "disk"
-//            and "memory" hits once the kernel cache exists), ms, emit_ms, optimize_ms, codegen_ms,
-//            link_ms, series
+//   compile  engine, path, channels, heads, spatial, N, causal, dtype, cache (where the kernel cache
+//            served the request from: "compiled", "memory" or "disk"), ms (the caller's wait),
+//            emit_ms, optimize_ms, codegen_ms, link_ms (of the build that made the plan), series
 //   skipped  engine, measurement, part, shape, reason
 // "series" is "suite" for the --shape list and "sweep" for shapes only the N sweep measures.
 #pragma once
@@ -60,9 +60,7 @@ struct CompileRecord {
   AttentionKind path = AttentionKind::Flash;
   BenchShape shape;
   DType dtype = DType::F32;
-  std::string cache = "cold";
-  double ms = 0;  // what the caller waited: planning, the stages below and the JIT's bookkeeping
-  jit::CompileTimes stages;
+  CompileLatency latency;
   Series series = Series::Suite;
 };
 

@@ -1,12 +1,16 @@
 #include "tools/bench_suite.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
@@ -78,9 +82,13 @@ class SuiteRunner {
     if (auto it = builds_.find(key); it != builds_.end()) return it->second.get();
     const std::string engine = EngineChoice{EngineKind::Jit, spec.kind}.name();
     try {
-      auto build = std::make_unique<JitBuild>(build_jit(spec));
-      report_.compiles.push_back({spec.kind, shape, spec.dtype, "cold", build->wall_ms, build->compiled->times(), series});
-      progress("{} compile {}: {:.1f} ms", engine, shape.text(), build->wall_ms);
+      std::vector<CompileLatency> latencies;
+      auto build = std::make_unique<JitBuild>(build_jit(spec, &latencies));
+      for (const CompileLatency& latency : latencies) {
+        report_.compiles.push_back({spec.kind, shape, spec.dtype, latency, series});
+        progress("{} kernels for {} from {}: {:.2f} ms", engine, shape.text(), jit::to_string(latency.source),
+                 latency.ms);
+      }
       return (builds_[key] = std::move(build)).get();
     } catch (const Error& e) {
       builds_[key] = nullptr;
@@ -134,6 +142,37 @@ class SuiteRunner {
   Clock::time_point start_ = Clock::now();
 };
 
+// A cache directory of the run's own, so that the first request for each plan is a real compile
+// whatever the user's cache holds: FLASHJIT_CACHE_DIR points there (the memory probes inherit it)
+// until the run ends.
+class PrivateKernelCache {
+ public:
+  PrivateKernelCache() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "flashjit-bench-XXXXXX").string();
+    if (!mkdtemp(pattern.data()))
+      throw IoError(fmt::format("bench: cannot create a kernel cache directory like {}: {}", pattern,
+                                std::strerror(errno)));
+    dir_ = pattern;
+    if (const char* previous = std::getenv("FLASHJIT_CACHE_DIR")) previous_ = previous;
+    setenv("FLASHJIT_CACHE_DIR", dir_.c_str(), 1);
+  }
+  ~PrivateKernelCache() {
+    if (previous_) {
+      setenv("FLASHJIT_CACHE_DIR", previous_->c_str(), 1);
+    } else {
+      unsetenv("FLASHJIT_CACHE_DIR");
+    }
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  PrivateKernelCache(const PrivateKernelCache&) = delete;
+  PrivateKernelCache& operator=(const PrivateKernelCache&) = delete;
+
+ private:
+  std::filesystem::path dir_;
+  std::optional<std::string> previous_;
+};
+
 template <typename T>
 int64_t probe_here(const BenchOptions& o, const EngineChoice& engine, BenchPart part, const BenchShape& shape) {
   const AttentionSpec spec = bench_spec(shape, o.dtype, engine.path);
@@ -166,6 +205,8 @@ int64_t run_memory_probe(const BenchOptions& options, const EngineChoice& engine
 }
 
 BenchReport run_bench(const BenchOptions& options) {
+  // A peer that cannot run fails the command before anything is measured.
+  if (options.peer && options.dtype == DType::F32) ort_suite_script(options.peers_dir);
   BenchReport report;
   report.options = options;
   report.machine = describe_machine();
@@ -182,6 +223,7 @@ BenchReport run_bench(const BenchOptions& options) {
           report.times.push_back(std::move(r));
     }
   }
+  const PrivateKernelCache cache;
   if (options.dtype == DType::F32) {
     measure_all<float>(options, report);
   } else {

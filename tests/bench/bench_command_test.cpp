@@ -76,7 +76,18 @@ TEST_F(BenchCommand, TimesEveryEngineAndPartOnEveryShape) {
       for (const char* shape : {"16:2:4", "16:2:3:causal"}) expected.insert(std::string(engine) + " " + part + " " + shape);
   EXPECT_EQ(seen, expected);
   EXPECT_TRUE(of_kind(report, "memory").empty());
-  EXPECT_EQ(of_kind(report, "compile").size(), 4u);  // flash and standard of each shape, compiled once
+  // Flash and standard of each shape: compiled, then a memory hit, then a disk hit.
+  std::multiset<std::string> compiles;
+  for (const nlohmann::json& r : of_kind(report, "compile")) {
+    compiles.insert(r["path"].get<std::string>() + " " + shape_of(r) + " " + r["cache"].get<std::string>());
+    EXPECT_GT(r["ms"].get<double>(), 0.0);
+  }
+  std::multiset<std::string> expected_compiles;
+  for (const char* path : {"flash", "standard"})
+    for (const char* shape : {"16:2:4", "16:2:3:causal"})
+      for (const char* cache : {"compiled", "memory", "disk"})
+        expected_compiles.insert(std::string(path) + " " + shape + " " + cache);
+  EXPECT_EQ(compiles, expected_compiles);
   EXPECT_GT(report["peak"]["gflops"].get<double>(), 0.0);
   EXPECT_EQ(report["peak"]["threads"], 2);
   EXPECT_NE(last_.out.find("ms median"), std::string::npos) << last_.out;
@@ -113,6 +124,22 @@ TEST_F(BenchCommand, ReferenceStaysOffLongSequencesUnlessNamed) {
   report = run_json(kFast + " --shape 8:2:17 --part core --sweep none --engines reference");
   ASSERT_EQ(of_kind(report, "time").size(), 1u);
   EXPECT_EQ(of_kind(report, "time")[0]["engine"], "reference");
+}
+
+TEST_F(BenchCommand, ColdCompilesWhateverTheUsersCacheHolds) {
+  // The run keeps a kernel cache of its own: the user's stays untouched, and a second run still
+  // starts by compiling.
+  const fs::path user_cache = dir_ / "user_cache";
+  fs::create_directories(user_cache);
+  setenv("FLASHJIT_CACHE_DIR", user_cache.c_str(), 1);
+  for (int run = 0; run < 2; ++run) {
+    const nlohmann::json report = run_json(kFast + " --shape 8:2:4 --engines jit --part core --sweep none");
+    const auto compiles = of_kind(report, "compile");
+    ASSERT_EQ(compiles.size(), 3u);
+    EXPECT_EQ(compiles[0]["cache"], "compiled");
+  }
+  unsetenv("FLASHJIT_CACHE_DIR");
+  EXPECT_TRUE(fs::is_empty(user_cache));
 }
 
 TEST_F(BenchCommand, DoubleRunsComparedWithTheDoublePeak) {

@@ -29,7 +29,7 @@ BenchReport sample_report() {
   stages.optimize_ms = 2;
   stages.codegen_ms = 3;
   stages.link_ms = 4;
-  report.compiles.push_back({AttentionKind::Flash, shape, DType::F32, "cold", 11, stages, Series::Sweep});
+  report.compiles.push_back({AttentionKind::Flash, shape, DType::F32, {jit::CacheSource::Disk, 11, stages}, Series::Sweep});
   report.skipped.push_back({"reference", "time", std::nullopt, shape, "too slow"});
   return report;
 }
@@ -67,7 +67,7 @@ TEST(BenchReport, MemoryCompileAndSkippedRecords) {
   EXPECT_EQ(results[2]["path"], "flash");
   EXPECT_EQ(results[2]["peak_extra_bytes"], 4096);
   EXPECT_EQ(results[3]["kind"], "compile");
-  EXPECT_EQ(results[3]["cache"], "cold");
+  EXPECT_EQ(results[3]["cache"], "disk");
   EXPECT_EQ(results[3]["ms"], 11.0);
   EXPECT_EQ(results[3]["link_ms"], 4.0);
   EXPECT_EQ(results[3]["series"], "sweep");
