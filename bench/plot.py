@@ -67,14 +67,17 @@ def plot_throughput(report, out_path):
                 for bar, value in zip(bars, ys):
                     axis.annotate(f"{100 * value / peak['gflops']:.0f}%", (bar.get_x() + bar.get_width() / 2, value),
                                   ha="center", va="bottom", fontsize=8)
+        top = max([r["gflops"] for r in records] + [peak["gflops"] if peak else 0])
         if peak:
             axis.axhline(peak["gflops"], color="black", linestyle="--", linewidth=1,
                          label=f"FMA peak {peak['gflops']:.0f} GFLOP/s ({peak['isa']}, {peak['threads']} threads)")
+        # Headroom above the peak line keeps the legend off the bars.
+        axis.set_ylim(0, top * 1.35)
         axis.set_xticks(range(len(shapes)), shapes)
         axis.set_xlabel("shape C:H:S (N = S² tokens)")
         axis.set_ylabel("GFLOP/s (median)")
         axis.set_title(PART_TITLES.get(part, part))
-        axis.legend(fontsize=8, ncol=2)
+        axis.legend(fontsize=8, ncol=4, loc="upper center")
         axis.grid(axis="y", alpha=0.3)
     fig.suptitle(title(report))
     fig.tight_layout()
