@@ -184,6 +184,22 @@ TEST_F(BenchCommand, PlotsThroughputAndScaling) {
   EXPECT_GT(fs::file_size(dir_ / "bench_scaling.png"), 1000u);
 }
 
+// The probe the command starts for each memory record sees the layer's [B][N][C] workspaces: three
+// in the fallback (q, k, v; the output reuses q), four in the JIT (q, k, v, o). At N = 1024, C = 64
+// one is 256 KiB.
+TEST(BenchMemoryProbe, SeesTheWorkspacesOfTheLayer) {
+  constexpr int64_t kWorkspace = 1024 * 64 * 4;
+  for (const auto& [engine, workspaces] : {std::pair{"fallback", 3}, std::pair{"jit", 4}}) {
+    SCOPED_TRACE(engine);
+    const CommandResult r =
+        run_flashjit(std::string("bench --memory-probe ") + engine + " --shape 64:2:32 --part layer --threads 2");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const int64_t bytes = std::stoll(r.out);
+    EXPECT_GE(bytes, workspaces * kWorkspace - 256 * 1024) << r.out;
+    EXPECT_LT(bytes, workspaces * kWorkspace + 2 * 1024 * 1024) << r.out;
+  }
+}
+
 void expect_usage_error(const std::string& arguments, const std::string& fragment) {
   SCOPED_TRACE(arguments);
   const CommandResult r = run_flashjit(arguments);
@@ -207,6 +223,11 @@ TEST(BenchCommandErrors, BadValuesExitTwoWithOneLine) {
   expect_usage_error("bench --sweep 320:8", "--sweep: expected C:H:S1,S2,...");
   expect_usage_error("bench --plot out.png", "--json");
   expect_usage_error("bench --bogus", "--bogus");
+}
+
+TEST(BenchCommandErrors, MemoryProbeTakesOneEngineShapeAndPart) {
+  expect_usage_error("bench --memory-probe jit --shape 8:2:4", "expected one --shape and --part core or layer");
+  expect_usage_error("bench --memory-probe gpu --shape 8:2:4 --part core", "--memory-probe: expected one engine");
 }
 
 TEST(BenchCommandErrors, MissingPeerScript) {
