@@ -182,6 +182,7 @@ void DiffusionAttention<T>::State::run_forward(const DiffusionAttention& layer, 
   const std::size_t elements = static_cast<std::size_t>(checked_mul(batch, checked_mul(spec.seq_len, channels, "N*C"), "B*N*C"));
   last_input.assign(x, x + elements);
   saved = {};
+  if (elements == 0) return;  // an empty batch or sequence has nothing to attend to
   if (engine == Engine::Jit) {
     const LayerKernels* jit = nullptr;
     try {
