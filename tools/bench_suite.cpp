@@ -52,7 +52,9 @@ class SuiteRunner {
 
   // Times (and, for the sweep, probes the memory of) every selected engine and part on `shape`.
   void measure(const BenchShape& shape, Series series, bool time, bool memory) {
-    BenchData<T> data(bench_spec(shape, options_.dtype, AttentionKind::Flash), options_.batch);
+    // Memory probes build their own data in their own process.
+    std::optional<BenchData<T>> data;
+    if (time) data.emplace(bench_spec(shape, options_.dtype, AttentionKind::Flash), options_.batch);
     for (AttentionKind path : {AttentionKind::Flash, AttentionKind::Standard}) {
       const AttentionSpec spec = bench_spec(shape, options_.dtype, path);
       for (const EngineChoice& engine : options_.engines) {
@@ -67,7 +69,7 @@ class SuiteRunner {
         const JitBuild* jit = nullptr;
         if (engine.kind == EngineKind::Jit && !(jit = jit_build(spec, shape, series))) continue;
         for (BenchPart part : options_.parts) {
-          if (time) time_one(engine, part, shape, series, make_runner<T>(engine, part, spec, options_.batch, data, jit));
+          if (time) time_one(engine, part, shape, series, make_runner<T>(engine, part, spec, options_.batch, *data, jit));
           if (memory) probe_memory(engine, part, shape);
         }
       }
