@@ -14,6 +14,10 @@ int main() {
   DiffusionAttention<float> layer(/*channels=*/64, /*num_heads=*/4, /*spatial_size=*/16,
                                   /*flash_attention_threshold=*/128);
 
+  // Specialise kernels to this shape through LLVM's JIT (cached in memory and on disk). Where the JIT
+  // cannot build, the layer stays on its Highway fallback and diagnostics() says why.
+  layer.compile();
+
   const Tensor<float> image = flashjit::reference::random_tensor<float>({2, 64, 16, 16}, /*seed=*/1);
   const Tensor<float> out = layer.forward(image);  // [2, 64, 16, 16]
 
