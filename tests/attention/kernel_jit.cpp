@@ -50,19 +50,6 @@ LinkedKernel link(llvm::Module& module, const TargetInfo& target, const std::str
 
 TargetInfo native_target() { return host_target(); }
 
-std::optional<TargetInfo> avx2_target() {
-  auto target = target_for_cpu("x86-64-v3");
-  if (!target) {
-    llvm::consumeError(target.takeError());
-    return std::nullopt;
-  }
-  if (auto err = jit::check_runs_on_host(*target)) {
-    llvm::consumeError(std::move(err));
-    return std::nullopt;
-  }
-  return *target;
-}
-
 LinkedKernel compile_attention(const AttentionSpec& spec, const AttentionSchedule& schedule,
                                const TargetInfo& target, bool keep_assembly) {
   llvm::LLVMContext ctx;

@@ -10,12 +10,14 @@
 #include "compiler/jit/jit_engine.h"
 #include "compiler/kernel_abi.h"
 #include "compiler/schedule.h"
+#include "tests/jit/jit_test_support.h"
 
 namespace flashjit::test {
 
-// This host; and x86-64-v3 (256-bit vectors) when the host can run it.
+// This host.
 TargetInfo native_target();
-std::optional<TargetInfo> avx2_target();
+// The 256-bit target when this host can run it: shared with the JIT tests.
+using testing::avx2_target;
 
 struct LinkedKernel {
   std::shared_ptr<jit::CompiledPlan> plan;  // keeps the code alive
