@@ -229,14 +229,21 @@ DiffusionAttention<T>::DiffusionAttention(int64_t channels, int64_t num_heads, i
     throw InvalidArgument(fmt::format("DiffusionAttention: expected flash_attention_threshold >= 0, got {}",
                                       flash_attention_threshold));
   }
+  // Every size this layer will ever compute from its configuration must fit, checked before the
+  // first allocation: one configured image [C, H, W] and the parameters, in elements and in bytes.
+  const auto element_bytes = static_cast<int64_t>(sizeof(T));
+  const int64_t positions = checked_mul(spatial_size, spatial_size, "image positions spatial_size^2");
+  const int64_t image = checked_mul(positions, channels, "image elements C*spatial_size^2");
+  checked_mul(image, element_bytes, "image bytes");
+  const int64_t matrix = checked_mul(channels, channels, "weight matrix C*C");
+  const int64_t count = checked_add(checked_mul(4, matrix, "parameters 4*C*C"), channels, "parameters 4*C*C + C");
+  checked_mul(count, element_bytes, "parameter bytes");
   State& s = *state_;
   s.channels = channels;
   s.heads = num_heads;
   s.spatial = spatial_size;
   s.threshold = flash_attention_threshold;
   s.causal = use_causal_mask;
-  const int64_t matrix = checked_mul(channels, channels, "weight matrix C*C");
-  const int64_t count = checked_add(checked_mul(4, matrix, "parameters 4*C*C"), channels, "parameters 4*C*C + C");
   s.parameters.assign(static_cast<std::size_t>(count), T(0));
   // Xavier/Glorot uniform for a C -> C projection; the bias stays zero.
   std::mt19937_64 rng(seed);
@@ -266,9 +273,8 @@ bool DiffusionAttention<T>::use_causal_mask() const { return state_->causal; }
 
 template <typename T>
 bool DiffusionAttention<T>::flash_attention_enabled() const {
-  // spatial^2 may not fit int64 for absurd sizes; then it certainly exceeds any threshold.
-  const int64_t s = state_->spatial;
-  return s > state_->threshold / s || s * s >= state_->threshold;
+  // The constructor checked that spatial^2 fits.
+  return state_->spatial * state_->spatial >= state_->threshold;
 }
 
 template <typename T>

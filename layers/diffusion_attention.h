@@ -42,8 +42,9 @@ template <typename T>
 class DiffusionAttention {
  public:
   // Throws InvalidArgument for channels <= 0, num_heads <= 0, channels % num_heads != 0,
-  // spatial_size <= 0, flash_attention_threshold < 0. Weights are uniform Xavier-style
-  // (+-sqrt(6 / (C + C))) from `seed`; the bias is zero.
+  // spatial_size <= 0, flash_attention_threshold < 0, and, before allocating anything, for sizes
+  // whose elements or bytes overflow int64 (C*spatial_size^2 for one image, 4*C*C + C parameters).
+  // Weights are uniform Xavier-style (+-sqrt(6 / (C + C))) from `seed`; the bias is zero.
   DiffusionAttention(int64_t channels, int64_t num_heads = 8, int64_t spatial_size = 64,
                      int64_t flash_attention_threshold = 256, bool use_causal_mask = false,
                      uint64_t seed = 42);

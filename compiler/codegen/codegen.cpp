@@ -1,14 +1,31 @@
 #include "compiler/codegen/codegen.h"
 
+#include <fmt/format.h>
+#include <llvm/IR/Function.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/TargetParser/Host.h>
 
 #include "compiler/codegen/attention_emitter.h"
 #include "compiler/codegen/projection_emitter.h"
+#include "compiler/jit/fault_injection.h"
 #include "ir/error.h"
 
 namespace flashjit::codegen {
+
+namespace {
+
+// FLASHJIT_FAULT=verifier: a function whose block has no terminator, which the real verifier
+// rejects with its own report.
+void add_unterminated_function(llvm::Module& module) {
+  llvm::LLVMContext& ctx = module.getContext();
+  auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), false);
+  auto* fn = llvm::Function::Create(type, llvm::Function::InternalLinkage,
+                                    "flashjit_injected_fault_verifier", module);
+  llvm::BasicBlock::Create(ctx, "entry", fn);
+}
+
+}  // namespace
 
 void stamp_target(llvm::Module& module, const TargetInfo& target) {
   const std::string width = std::to_string(target.vector_bits);
@@ -34,8 +51,12 @@ llvm::Expected<std::unique_ptr<llvm::Module>> emit_plan_module(const KernelPlan&
                                                                llvm::LLVMContext& ctx) {
   auto module = std::make_unique<llvm::Module>("flashjit_" + plan.spec.key(), ctx);
   module->setTargetTriple(llvm::sys::getProcessTriple());
+  const bool emitter_fault = jit::fault_injected(jit::FaultSite::Codegen);
   try {
     for (const PlannedKernel& kernel : plan.kernels) {
+      if (emitter_fault)
+        throw InvalidArgument(fmt::format("{}: the emitter of {} failed",
+                                          jit::fault_note(jit::FaultSite::Codegen), kernel.name));
       if (kernel.kind == PlannedKernel::Kind::Attention)
         emit_attention_kernel(*module, plan.spec, kernel.attention, plan.target, kernel.name);
       else
@@ -47,6 +68,7 @@ llvm::Expected<std::unique_ptr<llvm::Module>> emit_plan_module(const KernelPlan&
                                    plan.spec.key().c_str(), e.what());
   }
   stamp_target(*module, plan.target);
+  if (jit::fault_injected(jit::FaultSite::Verifier)) add_unterminated_function(*module);
   if (auto err = verify_module(*module)) return err;
   return module;
 }

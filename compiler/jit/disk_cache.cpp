@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "compiler/jit/fault_injection.h"
 #include "ir/error.h"
 
 namespace flashjit::jit {
@@ -102,6 +103,8 @@ DiskLookup load_entry(const fs::path& dir, const EntryMetadata& expected) {
   if (!fs::exists(path, ec)) return result;
   auto bytes = read_file(path, result.problem);
   if (!bytes) return result;
+  // FLASHJIT_FAULT=cache-damage: the last object byte reads back flipped, as a torn write would.
+  if (!bytes->empty() && fault_injected(FaultSite::CacheDamage)) bytes->back() ^= 0x5a;
   auto entry = parse_entry(*bytes);
   if (!entry) {
     result.problem = llvm::toString(entry.takeError());
@@ -128,7 +131,9 @@ std::string store_entry(const fs::path& dir, const EntryMetadata& metadata,
   const int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return fmt::format("cannot create {}: {}", temp_path.string(), errno_text(errno));
 
-  std::string written = write_all(fd, serialize_entry(metadata, object));
+  std::string written = fault_injected(FaultSite::CacheWrite)
+                            ? errno_text(ENOSPC) + " (" + fault_note(FaultSite::CacheWrite) + ")"
+                            : write_all(fd, serialize_entry(metadata, object));
   if (::close(fd) != 0 && written.empty()) written = errno_text(errno);
   std::string problem;
   if (!written.empty())

@@ -6,6 +6,8 @@
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Transforms/Utils/Cloning.h>
 
+#include "compiler/jit/fault_injection.h"
+
 namespace flashjit::jit {
 
 namespace {
@@ -16,6 +18,11 @@ llvm::Error emit_file(llvm::Module& module, llvm::TargetMachine& machine,
   module.setDataLayout(machine.createDataLayout());
   llvm::raw_svector_ostream stream(out);
   llvm::legacy::PassManager passes;
+  if (type == llvm::CodeGenFileType::ObjectFile && fault_injected(FaultSite::EmitObject))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "LLVM target %s cannot emit object files (%s)",
+                                   machine.getTargetTriple().str().c_str(),
+                                   fault_note(FaultSite::EmitObject).c_str());
   // addPassesToEmitFile returns true when the target cannot emit this file type.
   if (machine.addPassesToEmitFile(passes, stream, nullptr, type))
     return llvm::createStringError(llvm::inconvertibleErrorCode(),

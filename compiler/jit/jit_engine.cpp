@@ -5,6 +5,7 @@
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include "compiler/jit/fault_injection.h"
 #include "compiler/jit/native_target.h"
 
 namespace flashjit::jit {
@@ -58,10 +59,12 @@ llvm::Expected<std::shared_ptr<CompiledPlan>> JitEngine::add_object(
   auto discard = [&](llvm::Error err) { return llvm::joinErrors(std::move(err), remove(*dylib)); };
   if (auto err = jit_->addObjectFile(*dylib, std::move(object))) return discard(std::move(err));
 
+  // FLASHJIT_FAULT=symbol-lookup asks for a name the object lacks, so the real lookup fails.
+  const std::string suffix = fault_injected(FaultSite::SymbolLookup) ? "_injected_fault" : "";
   std::vector<CompiledKernel> kernels;
   for (const std::string& name : kernel_names) {
     // The first lookup links the object; unresolved symbols surface here.
-    auto run = jit_->lookup(*dylib, name);
+    auto run = jit_->lookup(*dylib, name + suffix);
     if (!run) return discard(run.takeError());
     auto tiles = jit_->lookup(*dylib, name + "_tiles");
     if (!tiles) return discard(tiles.takeError());

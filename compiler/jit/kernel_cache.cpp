@@ -11,6 +11,7 @@
 #include "compiler/jit/cache_key.h"
 #include "compiler/jit/compile_plan.h"
 #include "compiler/jit/disk_cache.h"
+#include "compiler/jit/fault_injection.h"
 #include "compiler/jit/memory_cache.h"
 #include "compiler/jit/target_machine.h"
 #include "compiler/pipeline.h"
@@ -124,6 +125,7 @@ const char* to_string(CacheSource source) {
 
 llvm::Expected<CachedPlan> compile_cached(const KernelPlan& plan) {
   const auto start = std::chrono::steady_clock::now();
+  check_fault_sites();
   // A plan for another CPU would only fail later, after the slow stages, and must never be cached.
   if (auto err = check_runs_on_host(plan.target)) return err;
 

@@ -16,6 +16,7 @@
 //   FLASHJIT_DUMP_DIR        every call compiles (the stages' text is not cached) and writes
 //                            plan.txt, kernel.ll, kernel.opt.ll, kernel.s, kernel.o and kernel.h
 //                            there; the result still refreshes the cache
+//   FLASHJIT_FAULT           make a stage fail on purpose (fault_injection.h)
 #pragma once
 
 #include <memory>
@@ -44,6 +45,7 @@ struct CachedPlan {
 
 // Fails only when the plan cannot be built at all (its target does not run on this host, the
 // emitter or LLVM refuses); then nothing is cached and the next call tries again. Thread-safe.
+// Throws InvalidArgument, before any work, when FLASHJIT_FAULT names an unknown site.
 llvm::Expected<CachedPlan> compile_cached(const KernelPlan& plan);
 
 // Forgets the plans held in memory (their holders keep them), so that the next request for each

@@ -172,7 +172,8 @@ TEST(Configuration, AccessorsAndFlashDecision) {
   // Flash exactly when spatial^2 >= threshold.
   EXPECT_TRUE(DiffusionAttention<float>(8, 2, 8, 64).flash_attention_enabled());
   EXPECT_FALSE(DiffusionAttention<float>(8, 2, 8, 65).flash_attention_enabled());
-  EXPECT_TRUE(DiffusionAttention<float>(8, 2, int64_t{1} << 40, int64_t{1} << 62).flash_attention_enabled());
+  EXPECT_TRUE(DiffusionAttention<float>(8, 2, int64_t{1} << 20, int64_t{1} << 40).flash_attention_enabled());
+  EXPECT_FALSE(DiffusionAttention<float>(8, 2, int64_t{1} << 20, (int64_t{1} << 40) + 1).flash_attention_enabled());
 }
 
 TEST(Diagnostics, ReportConfigurationPathAndEngineInOrder) {
