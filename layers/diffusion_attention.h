@@ -38,6 +38,8 @@ struct CompileOptions {
   bool fallback_on_error = true;
 };
 
+// Thread safety: one instance is not thread-safe (forward keeps state for backward); separate
+// instances may be used on separate threads at once (docs/reliability.md, tests/concurrency).
 template <typename T>
 class DiffusionAttention {
  public:

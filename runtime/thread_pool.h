@@ -20,6 +20,7 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   // The process-wide pool: FLASHJIT_NUM_THREADS threads, else the hardware's concurrency.
+  // Thread-safe: any number of threads may call parallel_for on it at once (tests/concurrency).
   static ThreadPool& global();
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
