@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <random>
 
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 #include "layers/layer_kernels.h"
 #include "runtime/attention_weights.h"
 #include "runtime/executor.h"
+#include "runtime/fallback/fallback_backward.h"
 #include "runtime/fallback/fallback_forward.h"
 #include "runtime/thread_pool.h"
 #include "runtime/reference/random_fill.h"
@@ -61,9 +63,13 @@ struct DiffusionAttention<T>::State {
   AttentionSpec last_spec;
   int64_t last_batch = 0;
   std::vector<int64_t> last_output_shape;
+  // The engine that really ran the last forward (the JIT's falls back when a build fails): its
+  // activations are in `saved` (reference) or `fast_saved` (fallback, JIT), and its backward runs.
+  Engine forward_engine = Engine::Reference;
   reference::ForwardSaved<T> saved;
-  // The fast engines keep only the input; backward rebuilds the reference activations from it.
-  std::vector<T> last_input;
+  SavedActivations<T> fast_saved;
+  // The engine that ran the last backward: the BackwardEngine diagnostic.
+  std::optional<Engine> backward_engine;
 
   // JIT kernels by AttentionSpec::key(): compile() builds the configured shape, forward builds
   // other sequence lengths and layouts on first use.
@@ -176,13 +182,18 @@ void DiffusionAttention<T>::State::run_forward(const DiffusionAttention& layer, 
                                                int64_t batch, const T* x, T* y) {
   if (engine == Engine::Reference) {
     reference::forward(spec, batch, x, weights(), y, &saved);
-    last_input.clear();
+    fast_saved = {};
+    forward_engine = Engine::Reference;
     return;
   }
-  const std::size_t elements = static_cast<std::size_t>(checked_mul(batch, checked_mul(spec.seq_len, channels, "N*C"), "B*N*C"));
-  last_input.assign(x, x + elements);
   saved = {};
-  if (elements == 0) return;  // an empty batch or sequence has nothing to attend to
+  forward_engine = Engine::Fallback;
+  const int64_t elements = checked_mul(batch, checked_mul(spec.seq_len, channels, "N*C"), "B*N*C");
+  if (elements == 0) {
+    // An empty batch or sequence has nothing to attend to; backward sees empty activations.
+    fast_saved = {};
+    return;
+  }
   if (engine == Engine::Jit) {
     const LayerKernels* jit = nullptr;
     try {
@@ -192,25 +203,38 @@ void DiffusionAttention<T>::State::run_forward(const DiffusionAttention& layer, 
       compile_fallback_reason = fmt::format("{}; {} ran on the fallback engine", e.what(), spec.key());
     }
     if (jit) {
-      run_plan(*jit->compiled, jit->plan, batch, x, weights(), y, ThreadPool::global());
+      run_plan(*jit->compiled, jit->plan, batch, x, weights(), y, ThreadPool::global(), &fast_saved);
       last_kernels = jit;
+      forward_engine = Engine::Jit;
       return;
     }
   }
-  fallback::forward(spec, batch, x, weights(), y, ThreadPool::global());
+  fallback::forward(spec, batch, x, weights(), y, ThreadPool::global(), &fast_saved);
 }
 
 template <typename T>
 void DiffusionAttention<T>::State::run_backward(const T* dy, T* dx) {
   gradients.assign(parameters.size(), T(0));
   const reference::AttentionGradients<T> grads{gradient(0), gradient(1), gradient(2), gradient(3), gradient(4)};
-  if (engine != Engine::Reference) {
-    // The fast engines have no backward kernels yet: rebuild the reference activations from the
-    // saved input and differentiate on the reference engine.
-    std::vector<T> y(last_input.size());
-    reference::forward(last_spec, last_batch, last_input.data(), weights(), y.data(), &saved);
+  if (fast_saved.x.empty() && forward_engine != Engine::Reference) {
+    // An empty batch or sequence: no tokens, so every gradient is an empty sum (already zero).
+    backward_engine = forward_engine;
+    return;
   }
-  reference::backward(last_spec, last_batch, dy, weights(), saved, dx, grads);
+  if (forward_engine == Engine::Reference) {
+    reference::backward(last_spec, last_batch, dy, weights(), saved, dx, grads);
+    backward_engine = Engine::Reference;
+    return;
+  }
+  if (forward_engine == Engine::Jit) {
+    // The JIT keeps its attention output in its own layout: until its backward kernels run here,
+    // the fallback redoes the forward into its own saved activations and differentiates.
+    const std::vector<T> x = fast_saved.x;
+    std::vector<T> y(x.size());
+    fallback::forward(last_spec, last_batch, x.data(), weights(), y.data(), ThreadPool::global(), &fast_saved);
+  }
+  fallback::backward(last_spec, last_batch, dy, weights(), fast_saved, dx, grads, ThreadPool::global());
+  backward_engine = Engine::Fallback;
 }
 
 template <typename T>
@@ -356,6 +380,8 @@ void DiffusionAttention<T>::reset_state() {
   State& s = *state_;
   s.has_forward = false;
   s.saved = {};
+  s.fast_saved = {};
+  s.backward_engine.reset();
   s.last_output_shape.clear();
   s.gradients.clear();
   s.gradients.shrink_to_fit();
@@ -378,7 +404,7 @@ Diagnostics DiffusionAttention<T>::diagnostics() const {
       {"CompileMs", jit ? fmt::format("{:.1f}", s.last_kernels->compile_ms) : "0"},
       {"CacheHit", bool_string(jit && s.last_kernels->cache_hit)},
       {"Isa", s.isa()},
-      {"BackwardEngine", "reference"},
+      {"BackwardEngine", s.backward_engine ? to_string(*s.backward_engine) : "none"},
   };
   if (!s.compile_fallback_reason.empty()) d.emplace_back("CompileFallbackReason", s.compile_fallback_reason);
   if (jit) {

@@ -11,7 +11,8 @@ namespace flashjit {
 template <typename T>
 struct SavedActivations {
   std::vector<T> x;     // the input as given (spec.layout), B*N*C
-  std::vector<T> attn;  // [B][N][C], concatenated heads before Wo
+  std::vector<T> attn;  // [B][N][C], concatenated heads before Wo (the JIT keeps its plan's o
+                        //  layout instead: see run_plan in runtime/executor.h)
   std::vector<T> lse;   // [B][H][N], natural-log log-sum-exp of row i's scaled scores
                         //  s_ij = q_i.k_j / sqrt(head_dim) over unmasked j (same as reference ForwardSaved::lse)
 };

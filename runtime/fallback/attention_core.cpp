@@ -1,7 +1,7 @@
 // Highway kernels of the fallback attention core (see attention_core.h).
 //
 // Work is vectorised across queries, which works for every head size (SD's 40 and 80 are not
-// multiples of the vector width) without horizontal reductions: a task takes kQueryVectors
+// multiples of the vector width) without horizontal reductions: a task takes kBlockVectors
 // vectors of queries of one (batch, head), holds them transposed and pre-scaled as Qt[d][block],
 // and for each key tile computes St[key][block] = K.Qt (a key broadcast times a query vector),
 // keeps a running max and sum per query lane, and accumulates Ot[d][block] += Vt.Pt (a value
@@ -13,6 +13,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 
@@ -20,20 +21,17 @@
 #include "hwy/highway.h"
 #include "runtime/fallback/argument_checks.h"
 #include "runtime/fallback/attention_core.h"
-#include "runtime/fallback/register_budget-inl.h"
+#include "runtime/fallback/attention_tiles-inl.h"
 #include "runtime/fallback/workspace.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace flashjit::fallback::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Queries per block, in vectors; key (or value-channel) rows per register tile.
-inline constexpr size_t kQueryVectors = 3;
-inline constexpr size_t kTileRows = kVectorRegisters >= 32 ? 8 : 4;
 // Flash key tile: its scores, keys and values stay in L1/L2 while they are reused.
 inline constexpr size_t kKeyTile = 128;
 
-// Per-thread tiles of one query block; `block` = kQueryVectors * lanes queries.
+// Per-thread tiles of one query block; `block` = kBlockVectors * lanes queries.
 template <typename T>
 struct BlockScratch {
   BlockScratch(size_t head_dim, size_t block, size_t key_tile)
@@ -49,118 +47,6 @@ struct BlockScratch {
   hwy::AlignedFreeUniquePtr<T[]> row_sum;
 };
 
-// Scores of kRows consecutive keys against the block: scores[r][:] = sum_c keys[r][c] * qt[c][:],
-// with -inf where key r comes after a query when `masked` (query - key = lead - r + lane), and
-// the rows folded into tile_max.
-template <size_t kRows, class D, typename T = hn::TFromD<D>>
-HWY_INLINE void score_tile(D d, size_t head_dim, const T* HWY_RESTRICT keys, size_t key_stride,
-                           const T* HWY_RESTRICT qt, T* HWY_RESTRICT scores, bool masked, int64_t lead,
-                           hn::Vec<D>* tile_max) {
-  using V = hn::Vec<D>;
-  const size_t lanes = hn::Lanes(d);
-  const size_t block = kQueryVectors * lanes;
-  V acc[kRows][kQueryVectors];
-  FLASHJIT_UNROLL_TILE
-  for (size_t r = 0; r < kRows; ++r) {
-    FLASHJIT_UNROLL_TILE
-    for (size_t v = 0; v < kQueryVectors; ++v) acc[r][v] = hn::Zero(d);
-  }
-  for (size_t c = 0; c < head_dim; ++c) {
-    V q[kQueryVectors];
-    FLASHJIT_UNROLL_TILE
-    for (size_t v = 0; v < kQueryVectors; ++v) q[v] = hn::Load(d, qt + c * block + v * lanes);
-    FLASHJIT_UNROLL_TILE
-    for (size_t r = 0; r < kRows; ++r) {
-      const V key = hn::Set(d, keys[r * key_stride + c]);
-      FLASHJIT_UNROLL_TILE
-      for (size_t v = 0; v < kQueryVectors; ++v) acc[r][v] = hn::MulAdd(key, q[v], acc[r][v]);
-    }
-  }
-  const V hidden = hn::Set(d, -std::numeric_limits<T>::infinity());
-  FLASHJIT_UNROLL_TILE
-  for (size_t r = 0; r < kRows; ++r) {
-    FLASHJIT_UNROLL_TILE
-    for (size_t v = 0; v < kQueryVectors; ++v) {
-      V s = acc[r][v];
-      if (masked) {
-        // Small integers, exact in T.
-        const V query_minus_key =
-            hn::Iota(d, static_cast<T>(lead - static_cast<int64_t>(r) + static_cast<int64_t>(v * lanes)));
-        s = hn::IfThenElse(hn::Lt(query_minus_key, hn::Zero(d)), hidden, s);
-      }
-      hn::Store(s, d, scores + r * block + v * lanes);
-      tile_max[v] = hn::Max(tile_max[v], s);
-    }
-  }
-}
-
-// ot[r][:] = ot[r][:] * rescale + sum_j values[j][r] * probs[j][:] for kRows value channels.
-template <size_t kRows, class D, typename T = hn::TFromD<D>>
-HWY_INLINE void value_tile(D d, size_t keys, const T* HWY_RESTRICT values, size_t value_stride,
-                           const T* HWY_RESTRICT probs, const hn::Vec<D>* rescale, T* HWY_RESTRICT ot) {
-  using V = hn::Vec<D>;
-  const size_t lanes = hn::Lanes(d);
-  const size_t block = kQueryVectors * lanes;
-  V acc[kRows][kQueryVectors];
-  FLASHJIT_UNROLL_TILE
-  for (size_t r = 0; r < kRows; ++r) {
-    FLASHJIT_UNROLL_TILE
-    for (size_t v = 0; v < kQueryVectors; ++v) {
-      acc[r][v] = hn::Mul(hn::Load(d, ot + r * block + v * lanes), rescale[v]);
-    }
-  }
-  for (size_t j = 0; j < keys; ++j) {
-    V p[kQueryVectors];
-    FLASHJIT_UNROLL_TILE
-    for (size_t v = 0; v < kQueryVectors; ++v) p[v] = hn::Load(d, probs + j * block + v * lanes);
-    FLASHJIT_UNROLL_TILE
-    for (size_t r = 0; r < kRows; ++r) {
-      const V value = hn::Set(d, values[j * value_stride + r]);
-      FLASHJIT_UNROLL_TILE
-      for (size_t v = 0; v < kQueryVectors; ++v) acc[r][v] = hn::MulAdd(value, p[v], acc[r][v]);
-    }
-  }
-  FLASHJIT_UNROLL_TILE
-  for (size_t r = 0; r < kRows; ++r) {
-    FLASHJIT_UNROLL_TILE
-    for (size_t v = 0; v < kQueryVectors; ++v) hn::Store(acc[r][v], d, ot + r * block + v * lanes);
-  }
-}
-
-// Scores of `keys` keys starting at first_key, in register tiles of keys; returns each query
-// lane's maximum in tile_max. Only a tile reaching past the block's first query needs the mask.
-template <class D, typename T = hn::TFromD<D>>
-HWY_INLINE void score_keys(D d, size_t keys, size_t head_dim, const T* key_rows, size_t key_stride,
-                           const T* qt, bool causal, int64_t first_key, int64_t first_query, T* scores,
-                           hn::Vec<D>* tile_max) {
-  const size_t block = kQueryVectors * hn::Lanes(d);
-  FLASHJIT_UNROLL_TILE
-  for (size_t v = 0; v < kQueryVectors; ++v) tile_max[v] = hn::Set(d, -std::numeric_limits<T>::infinity());
-  auto rows_at = [&](size_t j, auto rows) {
-    const int64_t key = first_key + static_cast<int64_t>(j);
-    const bool masked = causal && key + static_cast<int64_t>(rows.value) - 1 > first_query;
-    score_tile<decltype(rows)::value>(d, head_dim, key_rows + j * key_stride, key_stride, qt,
-                                      scores + j * block, masked, first_query - key, tile_max);
-  };
-  size_t j = 0;
-  for (; j + kTileRows <= keys; j += kTileRows) rows_at(j, std::integral_constant<size_t, kTileRows>{});
-  with_row_count<kTileRows - 1>(keys - j, [&](auto rows) { rows_at(j, rows); });
-}
-
-// Ot = Ot * rescale + Vt.P over `keys` keys, in register tiles of value channels.
-template <class D, typename T = hn::TFromD<D>>
-HWY_INLINE void accumulate_values(D d, size_t keys, size_t head_dim, const T* value_rows, size_t value_stride,
-                                  const T* probs, const hn::Vec<D>* rescale, T* ot) {
-  const size_t block = kQueryVectors * hn::Lanes(d);
-  size_t c = 0;
-  for (; c + kTileRows <= head_dim; c += kTileRows) {
-    value_tile<kTileRows>(d, keys, value_rows + c, value_stride, probs, rescale, ot + c * block);
-  }
-  with_row_count<kTileRows - 1>(head_dim - c, [&](auto rows) {
-    value_tile<decltype(rows)::value>(d, keys, value_rows + c, value_stride, probs, rescale, ot + c * block);
-  });
-}
-
 // Online softmax step: folds the tile's maxima into row_max, turns scores into probabilities
 // exp(s - max) in place, updates row_sum, and returns in rescale the factor exp(old - new max)
 // that the accumulated output must be multiplied by.
@@ -169,8 +55,8 @@ HWY_INLINE void softmax_tile(D d, size_t keys, const hn::Vec<D>* tile_max, T* HW
                              T* HWY_RESTRICT row_max, T* HWY_RESTRICT row_sum, hn::Vec<D>* rescale) {
   using V = hn::Vec<D>;
   const size_t lanes = hn::Lanes(d);
-  const size_t block = kQueryVectors * lanes;
-  for (size_t v = 0; v < kQueryVectors; ++v) {
+  const size_t block = kBlockVectors * lanes;
+  for (size_t v = 0; v < kBlockVectors; ++v) {
     const V old_max = hn::Load(d, row_max + v * lanes);
     const V new_max = hn::Max(old_max, tile_max[v]);
     // Exp(-inf) is 0, so the first tile (old max -inf) rescales the zero output to zero.
@@ -195,61 +81,58 @@ struct CoreShape {
   size_t key_tile;  // keys per softmax step: kKeyTile (flash) or seq_len (standard)
 };
 
-// One (batch, head, query block): reads its queries from q, writes its output rows into out.
+// One (batch, head, query block): reads its queries from q, writes its output rows into out and,
+// when lse is given, each query's log-sum-exp into lse[query].
 template <class D, typename T = hn::TFromD<D>>
-void attend_query_block(D d, const CoreShape& shape, T scale, const T* q, const T* k, const T* v, T* out,
+void attend_query_block(D d, const CoreShape& shape, T scale, const T* q, const T* k, const T* v, T* out, T* lse,
                         int64_t first_query, BlockScratch<T>& scratch) {
   using V = hn::Vec<D>;
   const size_t lanes = hn::Lanes(d);
-  const size_t block = kQueryVectors * lanes;
+  const size_t block = kBlockVectors * lanes;
   const size_t head_dim = static_cast<size_t>(shape.head_dim);
   const size_t stride = static_cast<size_t>(shape.channels);
   const size_t queries = static_cast<size_t>(std::min<int64_t>(block, shape.seq_len - first_query));
   T* qt = scratch.qt.get();
   T* ot = scratch.ot.get();
   T* scores = scratch.scores.get();
+  T* row_max = scratch.row_max.get();
+  T* row_sum = scratch.row_sum.get();
 
-  // Padding lanes get zero queries: finite scores whose outputs are never stored.
-  for (size_t i = 0; i < queries; ++i) {
-    const T* row = q + (first_query + static_cast<int64_t>(i)) * shape.channels;
-    for (size_t c = 0; c < head_dim; ++c) qt[c * block + i] = row[c] * scale;
-  }
-  for (size_t i = queries; i < block; ++i) {
-    for (size_t c = 0; c < head_dim; ++c) qt[c * block + i] = T(0);
-  }
+  gather_transposed(d, queries, head_dim, q + first_query * shape.channels, stride, scale, qt);
   for (size_t i = 0; i < head_dim * block; i += lanes) hn::Store(hn::Zero(d), d, ot + i);
   for (size_t i = 0; i < block; i += lanes) {
-    hn::Store(hn::Set(d, -std::numeric_limits<T>::infinity()), d, scratch.row_max.get() + i);
-    hn::Store(hn::Zero(d), d, scratch.row_sum.get() + i);
+    hn::Store(hn::Set(d, -std::numeric_limits<T>::infinity()), d, row_max + i);
+    hn::Store(hn::Zero(d), d, row_sum + i);
   }
 
   // Causal: no query of the block sees a key past its last query.
   const int64_t key_end = shape.causal ? first_query + static_cast<int64_t>(queries) : shape.seq_len;
   for (int64_t key0 = 0; key0 < key_end; key0 += static_cast<int64_t>(shape.key_tile)) {
     const size_t keys = static_cast<size_t>(std::min<int64_t>(shape.key_tile, key_end - key0));
-    V tile_max[kQueryVectors];
-    score_keys(d, keys, head_dim, k + key0 * shape.channels, stride, qt, shape.causal, key0, first_query,
-               scores, tile_max);
-    V rescale[kQueryVectors];
-    softmax_tile(d, keys, tile_max, scores, scratch.row_max.get(), scratch.row_sum.get(), rescale);
-    accumulate_values(d, keys, head_dim, v + key0 * shape.channels, stride, scores, rescale, ot);
+    V tile_max[kBlockVectors];
+    for (size_t t = 0; t < kBlockVectors; ++t) tile_max[t] = hn::Set(d, -std::numeric_limits<T>::infinity());
+    score_rows<Lanes::Queries>(d, keys, head_dim, k + key0 * shape.channels, stride, qt, shape.causal, key0,
+                               first_query, scores, tile_max);
+    V rescale[kBlockVectors];
+    softmax_tile(d, keys, tile_max, scores, row_max, row_sum, rescale);
+    accumulate_rows(d, keys, head_dim, v + key0 * shape.channels, stride, scores, rescale, ot);
   }
 
-  T* inverse_sum = scratch.row_sum.get();
+  if (lse) {
+    // Probabilities were exp(s - row_max) / row_sum, so log-sum-exp is row_max + log(row_sum).
+    for (size_t i = 0; i < queries; ++i) lse[first_query + static_cast<int64_t>(i)] = row_max[i] + std::log(row_sum[i]);
+  }
   for (size_t i = 0; i < block; i += lanes) {
-    hn::Store(hn::Div(hn::Set(d, T(1)), hn::Load(d, inverse_sum + i)), d, inverse_sum + i);
+    hn::Store(hn::Div(hn::Set(d, T(1)), hn::Load(d, row_sum + i)), d, row_sum + i);
   }
-  for (size_t i = 0; i < queries; ++i) {
-    T* row = out + (first_query + static_cast<int64_t>(i)) * shape.channels;
-    for (size_t c = 0; c < head_dim; ++c) row[c] = ot[c * block + i] * inverse_sum[i];
-  }
+  scatter_transposed(block, queries, head_dim, ot, row_sum, out + first_query * shape.channels, stride);
 }
 
 template <typename T>
 void attention_core_impl(const AttentionSpec& spec, int64_t batch, const T* q, const T* k, const T* v, T* out,
-                         ThreadPool& pool) {
+                         T* lse, ThreadPool& pool) {
   const hn::ScalableTag<T> d;
-  const size_t block = kQueryVectors * hn::Lanes(d);
+  const size_t block = kBlockVectors * hn::Lanes(d);
   const CoreShape shape{spec.seq_len, spec.channels, spec.head_dim(), spec.causal,
                         spec.kind == AttentionKind::Flash
                             ? std::min<size_t>(kKeyTile, static_cast<size_t>(spec.seq_len))
@@ -270,19 +153,20 @@ void attention_core_impl(const AttentionSpec& spec, int64_t batch, const T* q, c
       // Last blocks first: under a causal mask they are the most expensive.
       const int64_t first_query = (blocks - 1 - task % blocks) * static_cast<int64_t>(block);
       const int64_t offset = b * batch_stride + head * shape.head_dim;
-      attend_query_block(d, shape, scale, q + offset, k + offset, v + offset, out + offset, first_query,
+      T* head_lse = lse ? lse + (b * spec.heads + head) * spec.seq_len : nullptr;
+      attend_query_block(d, shape, scale, q + offset, k + offset, v + offset, out + offset, head_lse, first_query,
                          scratch);
     }
   });
 }
 
 void attention_core_f32(const AttentionSpec& spec, int64_t batch, const float* q, const float* k,
-                        const float* v, float* out, ThreadPool& pool) {
-  attention_core_impl(spec, batch, q, k, v, out, pool);
+                        const float* v, float* out, float* lse, ThreadPool& pool) {
+  attention_core_impl(spec, batch, q, k, v, out, lse, pool);
 }
 void attention_core_f64(const AttentionSpec& spec, int64_t batch, const double* q, const double* k,
-                        const double* v, double* out, ThreadPool& pool) {
-  attention_core_impl(spec, batch, q, k, v, out, pool);
+                        const double* v, double* out, double* lse, ThreadPool& pool) {
+  attention_core_impl(spec, batch, q, k, v, out, lse, pool);
 }
 
 }  // namespace flashjit::fallback::HWY_NAMESPACE
@@ -308,17 +192,17 @@ HWY_EXPORT(attention_core_f64);
 
 template <>
 void attention_core<float>(const AttentionSpec& spec, int64_t batch, const float* q, const float* k,
-                           const float* v, float* out, ThreadPool& pool) {
+                           const float* v, float* out, ThreadPool& pool, float* lse) {
   check_core_arguments(spec, batch, q, k, v, out, dtype_of<float>());
   if (batch == 0) return;
-  HWY_DYNAMIC_DISPATCH(attention_core_f32)(spec, batch, q, k, v, out, pool);
+  HWY_DYNAMIC_DISPATCH(attention_core_f32)(spec, batch, q, k, v, out, lse, pool);
 }
 template <>
 void attention_core<double>(const AttentionSpec& spec, int64_t batch, const double* q, const double* k,
-                            const double* v, double* out, ThreadPool& pool) {
+                            const double* v, double* out, ThreadPool& pool, double* lse) {
   check_core_arguments(spec, batch, q, k, v, out, dtype_of<double>());
   if (batch == 0) return;
-  HWY_DYNAMIC_DISPATCH(attention_core_f64)(spec, batch, q, k, v, out, pool);
+  HWY_DYNAMIC_DISPATCH(attention_core_f64)(spec, batch, q, k, v, out, lse, pool);
 }
 
 }  // namespace flashjit::fallback

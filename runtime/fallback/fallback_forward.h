@@ -8,6 +8,7 @@
 
 #include "compiler/attention_spec.h"
 #include "runtime/attention_weights.h"
+#include "runtime/saved_activations.h"
 #include "runtime/thread_pool.h"
 
 namespace flashjit::fallback {
@@ -16,10 +17,12 @@ namespace flashjit::fallback {
 // [B][C][N] (N = H*W). spec.kind picks standard (scores materialised per query block) or flash
 // (online softmax over key tiles) attention. Extra memory: three [B][N][C] workspaces plus small
 // per-thread tiles; never N x N for flash. Throws InvalidArgument for an inconsistent spec, a
-// dtype that is not T's, a negative batch or a null pointer.
+// dtype that is not T's, a negative batch or a null pointer. When `saved` is given it is resized
+// (reusing its capacity) and filled with what fallback::backward needs: x, the heads' outputs and
+// every query row's log-sum-exp.
 template <typename T>
 void forward(const AttentionSpec& spec, int64_t batch, const T* x, const AttentionWeights<T>& w, T* y,
-             ThreadPool& pool);
+             ThreadPool& pool, SavedActivations<T>* saved = nullptr);
 
 // The Highway target the dispatch picks on this CPU, e.g. "AVX3" (AVX-512): for diagnostics.
 std::string dispatched_target_name();

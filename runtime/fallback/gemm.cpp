@@ -179,7 +179,7 @@ void gemm_impl(const GemmArgs<T>& args, ThreadPool& pool) {
 
       for (size_t k0 = 0; k0 < k_total; k0 += depth_block) {
         const size_t depth = std::min(depth_block, k_total - k0);
-        const bool accumulate = k0 > 0;
+        const bool accumulate = args.accumulate || k0 > 0;
         pack_a(a + static_cast<int64_t>(k0) * args.a.col_stride, args.a.row_stride, args.a.col_stride, rows,
                depth, a_packed.get());
         const T* b_block = b + static_cast<int64_t>(k0) * args.b.row_stride;

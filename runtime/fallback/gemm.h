@@ -20,8 +20,9 @@ struct StridedMatrix {
 };
 
 // For each of `batch` items: out (m x n, columns contiguous) = a (m x k) . b (k x n)
-// + row_bias[r] (when given) + col_bias[c] (when given). Sizes are positive; out must not overlap
-// a or b.
+// + row_bias[r] (when given) + col_bias[c] (when given), or out += a . b when `accumulate` (the
+// biases are then not used): backward sums products over batch items and over Q, K and V. Sizes
+// are positive; out must not overlap a or b.
 template <typename T>
 struct GemmArgs {
   int64_t batch = 1;
@@ -35,6 +36,7 @@ struct GemmArgs {
   int64_t out_batch_stride = 0;
   const T* row_bias = nullptr;
   const T* col_bias = nullptr;
+  bool accumulate = false;
 };
 
 template <typename T>

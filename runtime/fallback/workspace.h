@@ -1,8 +1,11 @@
-// Scratch memory for the fallback forward's [B][N][C] workspaces.
+// Scratch memory for the fallback engine's [B][N][C] workspaces.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <new>
+
+#include "ir/checked_math.h"
 
 #include "hwy/aligned_allocator.h"
 
@@ -34,6 +37,26 @@ class Workspace {
   void* mapping_ = nullptr;
   std::size_t mapped_bytes_ = 0;
   void* data_ = nullptr;
+};
+
+// `count` buffers of `elements` values each, back to back in one Workspace, each starting on a
+// cache line. Throws InvalidArgument when the size overflows, std::bad_alloc when mapping fails.
+template <typename T>
+class TokenBuffers {
+ public:
+  TokenBuffers(int64_t count, int64_t elements)
+      : stride_(static_cast<std::size_t>(
+            checked_add(checked_mul(elements, sizeof(T), "fallback workspace bytes"), 63, "fallback workspace bytes") /
+            64 * 64 / static_cast<int64_t>(sizeof(T)))),
+        workspace_(static_cast<std::size_t>(
+            checked_mul(checked_mul(static_cast<int64_t>(stride_), sizeof(T), "fallback workspace bytes"), count,
+                        "fallback workspace bytes"))) {}
+
+  T* operator[](int64_t index) const { return static_cast<T*>(workspace_.data()) + index * stride_; }
+
+ private:
+  std::size_t stride_;
+  Workspace workspace_;
 };
 
 }  // namespace flashjit::fallback
