@@ -24,6 +24,15 @@ inline std::vector<LayerShape> backward_shapes() {
           image_shape(1, 1, 7, 7, false),     image_shape(2, 1, 3, 9, true),      image_shape(1, 2, 40, 3, false)};
 }
 
+// Every third backward shape (seven, both layouts, causal or not, head sizes 1 to 40): each JIT
+// shape costs kernel builds, so the JIT runs on these.
+inline std::vector<LayerShape> jit_backward_shapes() {
+  std::vector<LayerShape> shapes;
+  const std::vector<LayerShape> all = backward_shapes();
+  for (std::size_t i = 0; i < all.size(); i += 3) shapes.push_back(all[i]);
+  return shapes;
+}
+
 inline std::string shape_test_name(const ::testing::TestParamInfo<LayerShape>& info) {
   return std::to_string(info.index) + "_" + info.param.name();
 }
