@@ -26,6 +26,20 @@ typedef struct flashjit_args {
   void* o;
   void* y;        /* layer output, same shape as x */
   int64_t batch;
+  /* Appended for training (issue #8); a forward-only caller leaves them NULL. */
+  void* lse;         /* [B][H][N] natural-log log-sum-exp of each query row's scaled scores,
+                        written by the attention kernel when non-NULL, read by the backward */
+  const void* dy;    /* backward: gradient of y, same shape as x */
+  void* dx;          /* backward: gradient of x, same shape as x */
+  void* dattn;       /* backward workspaces, each sized by the plan (backward_workspace_elements): */
+  void* dqkv;        /*   dattn [B][N][C] = dy.Wo^T; dqkv [B][N][3C] gradients of q, k, v; */
+  void* delta;       /*   delta [B][H][N] = rowsum(dattn * o); wt [4C][C] = Wq^T, Wk^T, Wv^T, Wo^T */
+  void* wt;
+  void* dwq;         /* backward: parameter gradients, overwritten: C x C each, dbo C */
+  void* dwk;
+  void* dwv;
+  void* dwo;
+  void* dbo;
 } flashjit_args;
 
 typedef void (*flashjit_kernel_fn)(const flashjit_args*, int64_t, int64_t);

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "compiler/codegen/attention_backward_emitter.h"
 #include "compiler/codegen/attention_emitter.h"
 #include "ir/checked_math.h"
 #include "ir/error.h"
@@ -18,9 +19,9 @@ constexpr int64_t kMinTilesPerBatch = 8;
 // Rows of a projection tile whose weights fit L2: 32 to 64 measured alike with 8-row blocks, 48
 // clearly better than 24 with 6-row blocks (x86-64-v3).
 constexpr int64_t kTileRows = 48;
-// Tiles of a projection whose weights exceed L2.
-constexpr int64_t kSquareTileRows = 128;
-constexpr int64_t kSquareTileCols = 320;
+// Rows of a projection tile whose weights exceed L2: every weight element is then read from
+// memory once per this many rows; the tile's activation block (rows x k_block) stays in L2.
+constexpr int64_t kStreamTileRows = 256;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -85,11 +86,13 @@ void choose_register_block(ProjectionSchedule& s, const GemmShape& g, const Targ
 }
 
 // When A is the activation and the weights fit L2, a tile is a few rows x all columns: the
-// weights' column panels are reused across the tile's rows from L2. Larger weights stream from L3
-// once per tile, so tiles get squarer (more rows per panel, fewer columns per A slice); at C=1280
-// that measured 35% faster than thin full-width tiles. When B is the activation (image-layout
-// Out), a tile is every output channel x one column block, so its packed slice of o is reused by
-// all rows. Then rows are halved (and columns after them) until there are enough tiles.
+// weights' column panels are reused across the tile's rows from L2. Larger weights stream from
+// memory, so a tile takes up to kStreamTileRows rows (all of them at N <= 256: each weight is read
+// once) and the columns are cut into equal whole-vector strips, enough for kMinTilesPerBatch
+// tiles: at C = 1280 and N = 64, 8 strips of 160 columns beat 32 x 336 tiles by 30% and keep two
+// threads evenly loaded. When B is the activation (image-layout Out), a tile is every output
+// channel x one column block, so its packed slice of o is reused by all rows. Then rows are
+// halved (and columns after them) until there are enough tiles.
 void choose_tiles(ProjectionSchedule& s, const GemmShape& g, bool b_is_activation, int bytes,
                   const TargetInfo& target) {
   const int64_t block_cols = s.col_vectors * s.lanes;
@@ -101,8 +104,9 @@ void choose_tiles(ProjectionSchedule& s, const GemmShape& g, bool b_is_activatio
     s.rows_per_tile = std::min(g.rows, round_up(kTileRows, s.row_block));
     s.cols_per_tile = g.cols;
   } else {
-    s.rows_per_tile = std::min(g.rows, round_up(kSquareTileRows, s.row_block));
-    s.cols_per_tile = std::min(g.cols, round_up(kSquareTileCols, block_cols));
+    s.rows_per_tile = std::min(g.rows, kStreamTileRows);
+    const int64_t strips = ceil_div(kMinTilesPerBatch, ceil_div(g.rows, s.rows_per_tile));
+    s.cols_per_tile = std::min(g.cols, round_up(ceil_div(g.cols, strips), s.lanes));
   }
   auto tiles = [&] { return ceil_div(g.rows, s.rows_per_tile) * ceil_div(g.cols, s.cols_per_tile); };
   while (tiles() < kMinTilesPerBatch && s.rows_per_tile > s.row_block)
@@ -112,11 +116,14 @@ void choose_tiles(ProjectionSchedule& s, const GemmShape& g, bool b_is_activatio
 }
 
 // The depth is split into equal k blocks small enough that a tile's A slice (rows x k_block) and
-// one column block's B panel (k_block x block columns) share a quarter of L2; at C <= 640 (f32)
-// that is one block, and the accumulators never round-trip through memory.
+// one column block's B panel (k_block x block columns) share a quarter of L2, and that the panel
+// alone fills at most half of L1, where the tile's row blocks reuse it (128 rows of 48 floats:
+// 8% faster at C = 1280 than 320 rows, which spill to L2).
 void choose_k_block(ProjectionSchedule& s, const GemmShape& g, int bytes, const TargetInfo& target) {
-  const int64_t row_bytes = (s.rows_per_tile + s.col_vectors * s.lanes) * bytes;
-  const int64_t fit = std::max<int64_t>(16, target.l2_bytes / 4 / row_bytes);
+  const int64_t panel_row_bytes = s.col_vectors * s.lanes * bytes;
+  const int64_t row_bytes = s.rows_per_tile * bytes + panel_row_bytes;
+  const int64_t fit = std::max<int64_t>(
+      16, std::min(target.l2_bytes / 4 / row_bytes, target.l1_bytes / 2 / panel_row_bytes));
   s.k_block = ceil_div(g.depth, ceil_div(g.depth, fit));
 }
 
@@ -148,7 +155,15 @@ std::string describe_attention(const AttentionSchedule& s) {
 }
 
 std::string describe_kernel(const PlannedKernel& k) {
-  if (k.kind == PlannedKernel::Kind::Attention) return "attention " + describe_attention(k.attention);
+  switch (k.kind) {
+    case PlannedKernel::Kind::Attention: return "attention " + describe_attention(k.attention);
+    case PlannedKernel::Kind::AttentionBackward:
+      return "attention_backward " + describe_attention(k.attention);
+    case PlannedKernel::Kind::TransposeWeights: return "transpose_weights";
+    case PlannedKernel::Kind::GradientGemm:
+      return fmt::format("gradient {} {}", to_string(k.gradient), describe_projection(k.projection));
+    case PlannedKernel::Kind::Projection: break;
+  }
   std::string text = "projection ";
   for (std::size_t i = 0; i < k.projections.size(); ++i) {
     if (i > 0) text += ',';
@@ -167,6 +182,38 @@ const char* to_string(Projection p) {
     case Projection::Out: return "out";
   }
   return "?";
+}
+
+const char* to_string(GradientGemm g) {
+  switch (g) {
+    case GradientGemm::Attention: return "attention";
+    case GradientGemm::Input: return "input";
+    case GradientGemm::QkvWeights: return "qkv_weights";
+    case GradientGemm::OutWeight: return "out_weight";
+    case GradientGemm::OutBias: return "out_bias";
+  }
+  return "?";
+}
+
+GemmShape gradient_gemm_shape(const AttentionSpec& spec, GradientGemm g) {
+  const int64_t n = spec.seq_len;
+  const int64_t c = spec.channels;
+  switch (g) {
+    case GradientGemm::Attention: return {n, c, c};
+    case GradientGemm::Input: return {n, c, 3 * c};
+    case GradientGemm::QkvWeights:
+    case GradientGemm::OutWeight: return {c, c, n};
+    case GradientGemm::OutBias: return {1, c, n};
+  }
+  return {};
+}
+
+bool gradient_gemm_reduces_batch(GradientGemm g) {
+  return g == GradientGemm::QkvWeights || g == GradientGemm::OutWeight || g == GradientGemm::OutBias;
+}
+
+bool gradient_gemm_gathers_b(const AttentionSpec& spec, GradientGemm g) {
+  return spec.layout == Layout::Image && (g == GradientGemm::OutWeight || g == GradientGemm::OutBias);
 }
 
 GemmShape projection_shape(const AttentionSpec& spec, Projection p) {
@@ -191,6 +238,18 @@ ProjectionSchedule default_projection_schedule(const AttentionSpec& spec, Projec
   return s;
 }
 
+ProjectionSchedule default_gradient_schedule(const AttentionSpec& spec, GradientGemm g,
+                                             const TargetInfo& target) {
+  const GemmShape shape = gradient_gemm_shape(spec, g);
+  ProjectionSchedule s;
+  s.lanes = lanes_for(spec.dtype, target);
+  choose_register_block(s, shape, target);
+  // A gathered B panel costs a scalar copy per element; tiles spanning every row reuse it most.
+  choose_tiles(s, shape, gradient_gemm_gathers_b(spec, g), element_bytes(spec.dtype), target);
+  choose_k_block(s, shape, element_bytes(spec.dtype), target);
+  return s;
+}
+
 WorkspaceSizes KernelPlan::workspace_elements(int64_t batch) const {
   if (batch < 0) throw InvalidArgument(fmt::format("batch: expected >= 0, got {}", batch));
   const int64_t per_batch = checked_mul(spec.seq_len, spec.channels, "workspace N*C");
@@ -199,6 +258,23 @@ WorkspaceSizes KernelPlan::workspace_elements(int64_t batch) const {
   checked_mul(checked_mul(elements, 4, "workspaces q,k,v,o"), element_bytes(spec.dtype),
               "workspace bytes");
   return {elements, elements, elements, elements};
+}
+
+BackwardWorkspaceSizes KernelPlan::backward_workspace_elements(int64_t batch) const {
+  const WorkspaceSizes forward = workspace_elements(batch);
+  BackwardWorkspaceSizes sizes;
+  sizes.dattn = forward.q;
+  sizes.dqkv = checked_mul(forward.q, 3, "workspace dqkv");
+  sizes.delta = checked_mul(checked_mul(batch, spec.heads, "workspace B*H"), spec.seq_len,
+                            "workspace delta");
+  sizes.wt = checked_mul(checked_mul(spec.channels, spec.channels, "workspace C*C"), 4,
+                         "workspace wt");
+  // Everything the backward holds at once, the forward's q, k, v included, must be addressable.
+  int64_t total = checked_mul(forward.q, 3, "workspaces q,k,v");
+  for (int64_t part : {sizes.dattn, sizes.dqkv, sizes.delta, sizes.wt})
+    total = checked_add(total, part, "backward workspaces");
+  checked_mul(total, element_bytes(spec.dtype), "backward workspace bytes");
+  return sizes;
 }
 
 std::string KernelPlan::to_text() const {
@@ -224,9 +300,12 @@ KernelPlan plan_kernels(const AttentionSpec& spec, const TargetInfo& target,
       overrides.out_projection.value_or(default_projection_schedule(spec, Projection::Out, target));
   const AttentionSchedule attention =
       overrides.attention.value_or(codegen::default_attention_schedule(spec, target));
+  const AttentionSchedule attention_backward = overrides.attention_backward.value_or(
+      codegen::default_attention_backward_schedule(spec, target));
   validate_projection(qkv, spec.dtype, target, "qkv");
   validate_projection(out, spec.dtype, target, "out");
   validate_attention(attention);
+  validate_attention(attention_backward);
 
   auto projection = [&](std::string suffix, std::vector<Projection> ps, const ProjectionSchedule& s) {
     PlannedKernel k;
@@ -242,12 +321,37 @@ KernelPlan plan_kernels(const AttentionSpec& spec, const TargetInfo& target,
     for (Projection p : {Projection::Q, Projection::K, Projection::V})
       plan.kernels.push_back(projection(std::string("project_") + to_string(p), {p}, qkv));
   }
+  for (PlannedKernel& k : plan.kernels) k.pass = PlannedKernel::Pass::Both;
   PlannedKernel attend;
   attend.name = "attention";
   attend.kind = PlannedKernel::Kind::Attention;
   attend.attention = attention;
   plan.kernels.push_back(attend);
   plan.kernels.push_back(projection("project_out", {Projection::Out}, out));
+
+  auto backward = [&](std::string suffix, PlannedKernel::Kind kind) {
+    PlannedKernel k;
+    k.name = std::move(suffix);
+    k.kind = kind;
+    k.pass = PlannedKernel::Pass::Backward;
+    return k;
+  };
+  auto gradient = [&](std::string suffix, GradientGemm g) {
+    PlannedKernel k = backward(std::move(suffix), PlannedKernel::Kind::GradientGemm);
+    k.gradient = g;
+    k.projection = default_gradient_schedule(spec, g, target);
+    return k;
+  };
+  plan.kernels.push_back(backward("transpose_weights", PlannedKernel::Kind::TransposeWeights));
+  plan.kernels.push_back(gradient("grad_attention", GradientGemm::Attention));
+  PlannedKernel attend_backward =
+      backward("attention_backward", PlannedKernel::Kind::AttentionBackward);
+  attend_backward.attention = attention_backward;
+  plan.kernels.push_back(attend_backward);
+  plan.kernels.push_back(gradient("grad_input", GradientGemm::Input));
+  plan.kernels.push_back(gradient("grad_qkv_weights", GradientGemm::QkvWeights));
+  plan.kernels.push_back(gradient("grad_out_weight", GradientGemm::OutWeight));
+  plan.kernels.push_back(gradient("grad_out_bias", GradientGemm::OutBias));
 
   // Names: spec, CPU and a hash of everything else the code depends on (features, schedules), so
   // two plans that differ in any of them never export the same symbol.

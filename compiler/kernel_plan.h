@@ -5,7 +5,20 @@
 //   attention                                          q, k, v -> o
 //   project_out                                        o -> y = o.Wo + bo
 //
-// The plan is plain data: codegen turns it into IR, the runtime sizes its workspaces from it.
+// followed by the backward kernels (Pass::Backward), which run after project_qkv has recomputed
+// q, k, v from the saved input:
+//
+//   transpose_weights     W -> wt = [Wq^T; Wk^T; Wv^T; Wo^T]
+//   grad_attention        dattn = dy . Wo^T
+//   attention_backward    q, k, v, o, lse, dattn -> dqkv (flash backward per (batch, head))
+//   grad_input            dx = dqkv . [Wq^T; Wk^T; Wv^T]
+//   grad_qkv_weights      dWq, dWk, dWv = x^T . dqkv   (summed over the batch)
+//   grad_out_weight       dWo = o^T . dy               (summed over the batch)
+//   grad_out_bias         dbo = column sums of dy      (summed over the batch)
+//
+// One plan, one object: the forward and the backward of a spec are compiled, cached and dumped
+// together. The plan is plain data: codegen turns it into IR, the runtime sizes its workspaces
+// from it.
 #pragma once
 
 #include <cstdint>
@@ -32,14 +45,36 @@ struct GemmShape {
 };
 GemmShape projection_shape(const AttentionSpec& spec, Projection p);
 
+// The backward GEMMs (compiler/codegen/gradient_gemm_emitter.h has their operands).
+enum class GradientGemm {
+  Attention,   // dattn = dy . Wo^T (per batch element)
+  Input,       // dx = dqkv . [Wq^T; Wk^T; Wv^T] (per batch element, written in spec.layout)
+  QkvWeights,  // dWq, dWk, dWv = x^T . dq, dk, dv (summed over the batch)
+  OutWeight,   // dWo = o^T . dy (summed over the batch)
+  OutBias,     // dbo = the sum of dy's rows (summed over the batch)
+};
+const char* to_string(GradientGemm g);
+// Output rows x cols and the depth per batch element.
+GemmShape gradient_gemm_shape(const AttentionSpec& spec, GradientGemm g);
+// Weight gradients sum over the batch inside each tile: their tile count is independent of it.
+bool gradient_gemm_reduces_batch(GradientGemm g);
+// Whether its B operand is read across its rows (dy of the image layout as dWo's and dbo's B),
+// which the emitter gathers into a packed panel per tile.
+bool gradient_gemm_gathers_b(const AttentionSpec& spec, GradientGemm g);
+
 struct PlannedKernel {
-  enum class Kind { Projection, Attention };
+  enum class Kind { Projection, Attention, TransposeWeights, GradientGemm, AttentionBackward };
+  // Which passes run the kernel: the forward, the backward (after the forward, from what it
+  // saved), or both (the QKV projection: the backward recomputes q, k and v from x).
+  enum class Pass { Forward, Backward, Both };
   std::string name;  // a C identifier, unique per spec, target and schedules
   Kind kind = Kind::Projection;
+  Pass pass = Pass::Forward;
   // Kind::Projection: the GEMMs its tiles cover (Q, K and V of one shape may share a kernel).
   std::vector<Projection> projections;
-  ProjectionSchedule projection;  // Kind::Projection
-  AttentionSchedule attention;    // Kind::Attention
+  ProjectionSchedule projection;  // Kind::Projection and Kind::GradientGemm
+  AttentionSchedule attention;    // Kind::Attention and Kind::AttentionBackward
+  GradientGemm gradient = GradientGemm::Attention;  // Kind::GradientGemm
 };
 
 // Element counts of the workspaces; each is [batch][N][C].
@@ -50,6 +85,15 @@ struct WorkspaceSizes {
   int64_t o = 0;
 };
 
+// Element counts of what the backward needs beyond the forward's q, k, v (flashjit_args fields of
+// the same names): all O(B*N*C) or O(C*C), never N x N.
+struct BackwardWorkspaceSizes {
+  int64_t dattn = 0;  // [B][N][C]
+  int64_t dqkv = 0;   // [B][N][3C]
+  int64_t delta = 0;  // [B][H][N]
+  int64_t wt = 0;     // [4C][C]
+};
+
 struct KernelPlan {
   AttentionSpec spec;
   TargetInfo target;
@@ -57,6 +101,7 @@ struct KernelPlan {
 
   // InvalidArgument for a negative batch or sizes that overflow int64 bytes.
   WorkspaceSizes workspace_elements(int64_t batch) const;
+  BackwardWorkspaceSizes backward_workspace_elements(int64_t batch) const;
   // Human-readable, one line per kernel: what `flashjit dump` writes as plan.txt.
   std::string to_text() const;
 };
@@ -67,6 +112,9 @@ struct PlanOverrides {
   std::optional<ProjectionSchedule> qkv_projection;
   std::optional<ProjectionSchedule> out_projection;
   std::optional<AttentionSchedule> attention;
+  // The backward attention kernel: key_block keys (a multiple of the lanes) per block held in
+  // vectors, query_block queries per register step (dividing key_block).
+  std::optional<AttentionSchedule> attention_backward;
 };
 
 // Throws InvalidArgument for an invalid spec (non-positive sizes, heads not dividing channels,
@@ -77,6 +125,10 @@ KernelPlan plan_kernels(const AttentionSpec& spec, const TargetInfo& target,
 // The schedule plan_kernels picks for projection `p` when not overridden.
 ProjectionSchedule default_projection_schedule(const AttentionSpec& spec, Projection p,
                                                const TargetInfo& target);
+
+// The schedule plan_kernels picks for backward GEMM `g` when not overridden.
+ProjectionSchedule default_gradient_schedule(const AttentionSpec& spec, GradientGemm g,
+                                             const TargetInfo& target);
 
 // Vector lanes of `dtype` in the target's widest vectors.
 int lanes_for(DType dtype, const TargetInfo& target);

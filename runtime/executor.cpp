@@ -1,51 +1,14 @@
 #include "runtime/executor.h"
 
-#include <cstdlib>
-#include <memory>
-#include <new>
-
 #include <fmt/format.h>
 
 #include "ir/checked_math.h"
 #include "ir/error.h"
-#include "runtime/tensor.h"
+#include "runtime/kernel_workspace.h"
 
 namespace flashjit {
 
 namespace {
-
-// One growing, 64-byte aligned block per calling thread: repeated forwards allocate nothing, and
-// concurrent callers never share a workspace.
-class Workspace {
- public:
-  std::byte* reserve(int64_t bytes) {
-    if (bytes > capacity_) {
-      const auto rounded = static_cast<std::size_t>(
-          checked_mul((bytes + kTensorAlignment - 1) / kTensorAlignment, kTensorAlignment,
-                      "workspace bytes"));
-      void* p = std::aligned_alloc(kTensorAlignment, rounded);
-      if (!p) throw std::bad_alloc();
-      data_.reset(static_cast<std::byte*>(p));
-      capacity_ = bytes;
-    }
-    return data_.get();
-  }
-
- private:
-  struct Free {
-    void operator()(std::byte* p) const noexcept { std::free(p); }
-  };
-  std::unique_ptr<std::byte, Free> data_;
-  int64_t capacity_ = 0;
-};
-
-// Byte offsets of consecutive buffers, each starting on a 64-byte boundary.
-int64_t aligned_end(int64_t offset, int64_t elements, int64_t element_bytes) {
-  const int64_t end = checked_add(offset, checked_mul(elements, element_bytes, "workspace bytes"),
-                                  "workspace bytes");
-  return checked_mul((end + kTensorAlignment - 1) / kTensorAlignment, kTensorAlignment,
-                     "workspace bytes");
-}
 
 template <typename T>
 void check_inputs(const jit::CompiledPlan& compiled, const KernelPlan& plan, int64_t batch,
@@ -66,17 +29,23 @@ void check_inputs(const jit::CompiledPlan& compiled, const KernelPlan& plan, int
 
 template <typename T>
 void run_plan(const jit::CompiledPlan& compiled, const KernelPlan& plan, int64_t batch, const T* x,
-              const AttentionWeights<T>& weights, T* y, ThreadPool& pool) {
+              const AttentionWeights<T>& weights, T* y, ThreadPool& pool,
+              SavedActivations<T>* saved) {
   check_inputs(compiled, plan, batch, x, weights, y);
   if (batch == 0) return;
   const WorkspaceSizes sizes = plan.workspace_elements(batch);
+  const int64_t lse_elements =
+      saved ? checked_mul(checked_mul(batch, plan.spec.heads, "lse B*H"), plan.spec.seq_len,
+                          "lse B*H*N")
+            : 0;
   const int64_t bytes = sizeof(T);
   const int64_t q_at = 0;
   const int64_t k_at = aligned_end(q_at, sizes.q, bytes);
   const int64_t v_at = aligned_end(k_at, sizes.k, bytes);
   const int64_t o_at = aligned_end(v_at, sizes.v, bytes);
-  const int64_t total = aligned_end(o_at, sizes.o, bytes);
-  thread_local Workspace workspace;
+  const int64_t lse_at = aligned_end(o_at, sizes.o, bytes);
+  const int64_t total = aligned_end(lse_at, lse_elements, bytes);
+  thread_local KernelWorkspace workspace;
   std::byte* base = workspace.reserve(total);
 
   flashjit_args args{};
@@ -92,16 +61,27 @@ void run_plan(const jit::CompiledPlan& compiled, const KernelPlan& plan, int64_t
   args.o = base + o_at;
   args.y = y;
   args.batch = batch;
-  for (const jit::CompiledKernel& kernel : compiled.kernels()) {
+  args.lse = saved ? base + lse_at : nullptr;
+  for (std::size_t i = 0; i < plan.kernels.size(); ++i) {
+    if (plan.kernels[i].pass == PlannedKernel::Pass::Backward) continue;
+    const jit::CompiledKernel& kernel = compiled.kernels()[i];
     const int64_t tiles = kernel.tiles(batch);
     pool.parallel_for(tiles, 1, [&](int64_t begin, int64_t end) { kernel.run(&args, begin, end); });
+  }
+  if (saved) {
+    const auto* o = reinterpret_cast<const T*>(args.o);
+    const auto* lse = reinterpret_cast<const T*>(args.lse);
+    saved->x.assign(x, x + sizes.o);
+    saved->attn.assign(o, o + sizes.o);
+    saved->lse.assign(lse, lse + lse_elements);
   }
 }
 
 template void run_plan<float>(const jit::CompiledPlan&, const KernelPlan&, int64_t, const float*,
-                              const AttentionWeights<float>&, float*, ThreadPool&);
+                              const AttentionWeights<float>&, float*, ThreadPool&,
+                              SavedActivations<float>*);
 template void run_plan<double>(const jit::CompiledPlan&, const KernelPlan&, int64_t,
                                const double*, const AttentionWeights<double>&, double*,
-                               ThreadPool&);
+                               ThreadPool&, SavedActivations<double>*);
 
 }  // namespace flashjit

@@ -75,7 +75,8 @@ std::string comment(const KernelPlan& plan, int64_t batch, const std::string& pr
       " *   args->q, k, v and o each hold batch * {per} elements of {ctype}, 64-byte aligned;\n"
       " *   for batch {batch}: {elements} elements ({bytes} bytes) each\n"
       " * Running\n"
-      " *   Fill a flashjit_args (x, wq, wk, wv, wo, bo, the four workspaces, y, batch), then run\n"
+      " *   Fill a flashjit_args (x, wq, wk, wv, wo, bo, the four workspaces, y, batch;\n"
+      " *   the training fields after batch NULL), then run\n"
       " *   the kernels of\n"
       " *     {prefix}kernels[]\n"
       " *   in order: split each kernel's tiles [0, NAME_tiles(batch)) over any number of threads,\n"
@@ -131,12 +132,21 @@ std::string constants(const KernelPlan& plan, const std::string& p) {
       "  flashjit_kernel_fn run;\n"
       "  flashjit_tiles_fn tiles;\n"
       "} flashjit_aot_kernel;\n#endif\n\n";
-  text += fmt::format("/* The kernels, in the order they run. */\nenum {{ {}kernel_count = {} }};\n",
-                      p, plan.kernels.size());
-  text += fmt::format("static const flashjit_aot_kernel {}kernels[{}] = {{\n", p, plan.kernels.size());
-  for (const PlannedKernel& k : plan.kernels)
-    text += fmt::format("    {{\"{0}\", {0}, {0}_tiles}},\n", k.name);
-  return text + "};\n";
+  auto table = [&](const char* what, const std::string& name, PlannedKernel::Pass skipped) {
+    std::vector<std::string> names;
+    for (const PlannedKernel& k : plan.kernels)
+      if (k.pass != skipped) names.push_back(k.name);
+    std::string t = fmt::format("/* {} */\nenum {{ {}{}_count = {} }};\n", what, p, name, names.size());
+    t += fmt::format("static const flashjit_aot_kernel {}{}s[{}] = {{\n", p, name, names.size());
+    for (const std::string& n : names) t += fmt::format("    {{\"{0}\", {0}, {0}_tiles}},\n", n);
+    return t + "};\n";
+  };
+  text += table("The forward's kernels, in the order they run.", "kernel", PlannedKernel::Pass::Backward);
+  text += table(
+      "The backward's kernels, in the order they run after a forward that kept x, o and lse\n"
+      " * (flashjit_args.lse non-NULL); they also read dy and the training workspaces.",
+      "backward_kernel", PlannedKernel::Pass::Forward);
+  return text;
 }
 
 }  // namespace

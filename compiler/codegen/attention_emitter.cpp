@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <limits>
+#include <numbers>
 #include <vector>
 
 #include <llvm/IR/Constants.h>
@@ -92,11 +93,13 @@ class AttentionEmitter {
 
   void emit(const std::string& name) {
     KernelBody body = declare_kernel(
-        module_, name, {ArgField::Q, ArgField::K, ArgField::V, ArgField::O}, kBufferAlign);
+        module_, name, {ArgField::Q, ArgField::K, ArgField::V, ArgField::O, ArgField::Lse},
+        kBufferAlign);
     q_ = body.buffers[0];
     k_ = body.buffers[1];
     v_ = body.buffers[2];
     o_ = body.buffers[3];
+    lse_ = body.buffers[4];
     b_.SetInsertPoint(&body.function->getEntryBlock());
 
     qt_ = entry_alloca(b_, vec_.element(), s_.head_dim * s_.query_block, kStackAlign, "qt");
@@ -156,6 +159,7 @@ class AttentionEmitter {
     k_head_ = vec_.at(k_, head_offset);
     v_head_ = vec_.at(v_, head_offset);
     o_tile_ = vec_.at(o_, add(add(mul(b, s_.channels * s_.n), mul(h, s_.head_dim * s_.n)), q0_));
+    lse_tile_ = vec_.at(lse_, add(mul(batch_head, s_.n), q0_));
 
     gather_queries();
     reset_accumulators();
@@ -390,20 +394,40 @@ class AttentionEmitter {
     });
   }
 
-  // o[b][h*d+i][q0 + ...] = Acc[i][...] / sum; the last query block, when partial, has its own
-  // copy with a constant count of valid queries.
+  // o[b][h*d+i][q0 + ...] = Acc[i][...] / sum, and lse when the caller asked for it; the last
+  // query block, when partial, has its own copy with a constant count of valid queries.
   void store_output() {
     std::vector<llvm::Value*> inverse;
     for (int64_t q = 0; q < s_.query_vectors; ++q)
       inverse.push_back(b_.CreateFDiv(vec_.constant(1.0), load_slot(sum_, q)));
     const int64_t last_valid = s_.n - (s_.query_blocks - 1) * s_.query_block;
+    auto store = [&](int64_t valid) {
+      store_rows(inverse, valid);
+      emit_if(b_, b_.CreateIsNotNull(lse_), "lse", [&] { store_lse(valid); });
+    };
     if (last_valid == s_.query_block) {
-      store_rows(inverse, s_.query_block);
+      store(s_.query_block);
       return;
     }
     emit_if(
         b_, b_.CreateICmpEQ(query_block_, i64(s_.query_blocks - 1)), "last_block",
-        [&] { store_rows(inverse, last_valid); }, [&] { store_rows(inverse, s_.query_block); });
+        [&] { store(last_valid); }, [&] { store(s_.query_block); });
+  }
+
+  // lse[b][h][q] = ln 2 * (max + log2 sum): the scores are in log2 units and the sum is relative to
+  // the running max (lazy or exact, the identity holds either way). Once per tile, so llvm.log2
+  // (a libm call per lane) costs nothing measurable.
+  void store_lse(int64_t valid) {
+    auto* ln2 = vec_.constant(std::numbers::ln2);
+    for (int64_t q = 0; q * s_.lanes < valid; ++q) {
+      auto* log_sum = b_.CreateUnaryIntrinsic(llvm::Intrinsic::log2, load_slot(sum_, q));
+      auto* value = b_.CreateFMul(b_.CreateFAdd(load_slot(max_, q), log_sum), ln2);
+      const int64_t active = std::min<int64_t>(s_.lanes, valid - q * s_.lanes);
+      if (active == s_.lanes)
+        vec_.store(value, vec_.at(lse_tile_, q * s_.lanes));
+      else
+        vec_.store_first(value, vec_.at(lse_tile_, q * s_.lanes), static_cast<int>(active));
+    }
   }
 
   void store_rows(const std::vector<llvm::Value*>& inverse, int64_t valid) {
@@ -426,13 +450,14 @@ class AttentionEmitter {
   VectorOps vec_;
   uint64_t element_bytes_;
 
-  llvm::Value *q_ = nullptr, *k_ = nullptr, *v_ = nullptr, *o_ = nullptr;
+  llvm::Value *q_ = nullptr, *k_ = nullptr, *v_ = nullptr, *o_ = nullptr, *lse_ = nullptr;
   // Stack: Qt [head_dim][query_block], the output accumulator Acc (= O^T) [head_dim][query_block],
   // standard attention's scores [N][query_block], running max and sum [query_vectors] vectors.
   llvm::Value *qt_ = nullptr, *acc_ = nullptr, *scores_ = nullptr, *max_ = nullptr, *sum_ = nullptr;
   // The current tile.
   llvm::Value *query_block_ = nullptr, *q0_ = nullptr;
-  llvm::Value *q_head_ = nullptr, *k_head_ = nullptr, *v_head_ = nullptr, *o_tile_ = nullptr;
+  llvm::Value *q_head_ = nullptr, *k_head_ = nullptr, *v_head_ = nullptr, *o_tile_ = nullptr,
+              *lse_tile_ = nullptr;
 };
 
 int element_bits(DType dtype) { return dtype == DType::F32 ? 32 : 64; }

@@ -5,7 +5,9 @@
 //   q, k, v: [B][N][C] row-major, head h in columns h*d .. h*d+d-1; q is pre-multiplied by
 //            scale*log2(e), so the scores are in the log2 domain.
 //   o:       [B][C][N], the normalised output transposed per batch: o[b][h*d+i][n].
-//   All four buffers are 64-byte aligned.
+//   lse:     [B][H][N], written only when args->lse is non-NULL: each query row's natural-log
+//            log-sum-exp of its scaled scores (what the backward recomputes probabilities from).
+//   q, k, v, o are 64-byte aligned.
 // Tiles: batch * heads * ceil(N / query_block). Without a causal mask the query block varies
 // fastest; with one, tiles run from the heaviest query block (the last) to the lightest, so that
 // a runtime handing out tiles in order balances its threads.

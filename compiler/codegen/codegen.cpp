@@ -6,7 +6,9 @@
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/TargetParser/Host.h>
 
+#include "compiler/codegen/attention_backward_emitter.h"
 #include "compiler/codegen/attention_emitter.h"
+#include "compiler/codegen/gradient_gemm_emitter.h"
 #include "compiler/codegen/projection_emitter.h"
 #include "compiler/jit/fault_injection.h"
 #include "ir/error.h"
@@ -57,11 +59,26 @@ llvm::Expected<std::unique_ptr<llvm::Module>> emit_plan_module(const KernelPlan&
       if (emitter_fault)
         throw InvalidArgument(fmt::format("{}: the emitter of {} failed",
                                           jit::fault_note(jit::FaultSite::Codegen), kernel.name));
-      if (kernel.kind == PlannedKernel::Kind::Attention)
-        emit_attention_kernel(*module, plan.spec, kernel.attention, plan.target, kernel.name);
-      else
-        emit_projection_kernel(*module, plan.spec, kernel.projections, kernel.projection,
-                               kernel.name);
+      switch (kernel.kind) {
+        case PlannedKernel::Kind::Attention:
+          emit_attention_kernel(*module, plan.spec, kernel.attention, plan.target, kernel.name);
+          break;
+        case PlannedKernel::Kind::Projection:
+          emit_projection_kernel(*module, plan.spec, kernel.projections, kernel.projection,
+                                 kernel.name);
+          break;
+        case PlannedKernel::Kind::TransposeWeights:
+          emit_transpose_weights_kernel(*module, plan.spec, kernel.name);
+          break;
+        case PlannedKernel::Kind::GradientGemm:
+          emit_gradient_gemm_kernel(*module, plan.spec, kernel.gradient, kernel.projection,
+                                    kernel.name);
+          break;
+        case PlannedKernel::Kind::AttentionBackward:
+          emit_attention_backward_kernel(*module, plan.spec, kernel.attention, plan.target,
+                                         kernel.name);
+          break;
+      }
     }
   } catch (const Error& e) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "emitting %s: %s",

@@ -7,6 +7,7 @@ namespace flashjit::codegen {
 
 namespace {
 constexpr unsigned kPointerFields = 11;  // X .. Y
+constexpr unsigned kTrainingFields = 12;  // Lse .. Dbo, after Batch
 }
 
 llvm::StructType* args_struct_type(llvm::LLVMContext& ctx) {
@@ -14,6 +15,7 @@ llvm::StructType* args_struct_type(llvm::LLVMContext& ctx) {
   auto* ptr = llvm::PointerType::getUnqual(ctx);
   std::vector<llvm::Type*> fields(kPointerFields, ptr);
   fields.push_back(llvm::Type::getInt64Ty(ctx));
+  fields.insert(fields.end(), kTrainingFields, ptr);
   return llvm::StructType::create(ctx, fields, "flashjit_args");
 }
 
@@ -81,6 +83,16 @@ void emit_tiles_function(llvm::Module& module, const std::string& name, int64_t 
   fn->addFnAttr(llvm::Attribute::NoUnwind);
   llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fn));
   b.CreateRet(b.CreateMul(fn->getArg(0), b.getInt64(tiles_per_batch)));
+}
+
+void emit_constant_tiles_function(llvm::Module& module, const std::string& name, int64_t tiles) {
+  auto& ctx = module.getContext();
+  auto* i64 = llvm::Type::getInt64Ty(ctx);
+  auto* fn = llvm::Function::Create(llvm::FunctionType::get(i64, {i64}, false),
+                                    llvm::Function::ExternalLinkage, name + "_tiles", module);
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
+  llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fn));
+  b.CreateRet(b.getInt64(static_cast<uint64_t>(tiles)));
 }
 
 llvm::FastMathFlags kernel_fast_math() {

@@ -12,7 +12,11 @@
 namespace flashjit::codegen {
 
 // Fields of flashjit_args, in declaration order.
-enum class ArgField { X, Wq, Wk, Wv, Wo, Bo, Q, K, V, O, Y, Batch };
+enum class ArgField {
+  X, Wq, Wk, Wv, Wo, Bo, Q, K, V, O, Y, Batch,
+  // Appended for training.
+  Lse, Dy, Dx, Dattn, Dqkv, Delta, Wt, Dwq, Dwk, Dwv, Dwo, Dbo
+};
 
 llvm::StructType* args_struct_type(llvm::LLVMContext& ctx);
 
@@ -33,6 +37,10 @@ KernelBody declare_kernel(llvm::Module& module, const std::string& name,
 
 // Emits `i64 NAME_tiles(i64 batch)` returning batch * tiles_per_batch.
 void emit_tiles_function(llvm::Module& module, const std::string& name, int64_t tiles_per_batch);
+
+// Emits `i64 NAME_tiles(i64 batch)` returning `tiles` whatever the batch: kernels that sum over
+// the batch inside each tile (weight gradients).
+void emit_constant_tiles_function(llvm::Module& module, const std::string& name, int64_t tiles);
 
 // contract, reassoc, afn, nsz: never nnan/ninf, because masking relies on -inf.
 llvm::FastMathFlags kernel_fast_math();

@@ -1,0 +1,432 @@
+#include "compiler/codegen/attention_backward_emitter.h"
+
+#include <algorithm>
+#include <limits>
+#include <numbers>
+#include <vector>
+
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/Intrinsics.h>
+
+#include "compiler/codegen/exp2_emitter.h"
+#include "compiler/codegen/kernel_signature.h"
+#include "compiler/codegen/vector_ops.h"
+#include "ir/checked_math.h"
+#include "ir/error.h"
+
+namespace flashjit::codegen {
+
+namespace {
+
+// Per-call stack (K^T, V^T, dK^T, dV^T, K rows, dS), kept far below any thread's stack size.
+constexpr int64_t kMaxStackBytes = int64_t{1} << 20;
+constexpr uint64_t kStackAlign = 64;
+// Steps of the head-dimension loops per iteration, as in the forward kernel.
+constexpr int64_t kHeadDimUnroll = 4;
+
+int element_bits(DType dtype) { return dtype == DType::F32 ? 32 : 64; }
+
+struct Shape {
+  int64_t n, channels, heads, head_dim, key_block, key_vectors, query_step, head_vectors,
+      full_key_blocks, tail_keys;
+  int lanes;
+  bool causal;
+  double scale;
+
+  static Shape of(const AttentionSpec& spec, const AttentionSchedule& schedule) {
+    Shape s{};
+    s.n = spec.seq_len;
+    s.channels = spec.channels;
+    s.heads = spec.heads;
+    s.head_dim = spec.head_dim();
+    s.lanes = schedule.lanes;
+    s.key_block = schedule.key_block;
+    s.key_vectors = schedule.key_block / schedule.lanes;
+    s.query_step = schedule.query_block;
+    s.head_vectors = (s.head_dim + s.lanes - 1) / s.lanes;
+    s.full_key_blocks = spec.seq_len / schedule.key_block;
+    s.tail_keys = spec.seq_len % schedule.key_block;
+    s.causal = spec.causal;
+    s.scale = spec.scale();
+    return s;
+  }
+  // Row length of the stack copy of K (rows padded with zeros to whole vectors).
+  int64_t padded_head_dim() const { return head_vectors * lanes; }
+};
+
+// A block of keys: the first, how many are real (the rest of its vectors are masked) and how many
+// vectors hold them.
+struct KeyBlock {
+  llvm::Value* first;
+  int64_t valid;
+  int64_t vectors;
+};
+
+using Tile = std::vector<std::vector<llvm::Value*>>;  // [query in step][key vector]
+
+class AttentionBackwardEmitter {
+ public:
+  AttentionBackwardEmitter(llvm::Module& module, const Shape& shape, llvm::Type* element)
+      : module_(module), s_(shape), b_(module.getContext()), vec_(b_, element, shape.lanes) {
+    use_kernel_fast_math(b_);
+  }
+
+  void emit(const std::string& name) {
+    // o and lse come from the caller's saved activations: only element alignment is known.
+    KernelBody body = declare_kernel(module_, name,
+                                     {ArgField::Q, ArgField::K, ArgField::V, ArgField::O,
+                                      ArgField::Lse, ArgField::Dattn, ArgField::Dqkv,
+                                      ArgField::Delta},
+                                     vec_.element_bytes());
+    q_ = body.buffers[0];
+    k_ = body.buffers[1];
+    v_ = body.buffers[2];
+    o_ = body.buffers[3];
+    lse_ = body.buffers[4];
+    dattn_ = body.buffers[5];
+    dqkv_ = body.buffers[6];
+    delta_ = body.buffers[7];
+    b_.SetInsertPoint(&body.function->getEntryBlock());
+
+    const int64_t block_elements = s_.head_dim * s_.key_block;
+    kt_ = entry_alloca(b_, vec_.element(), block_elements, kStackAlign, "kt");
+    vt_ = entry_alloca(b_, vec_.element(), block_elements, kStackAlign, "vt");
+    dkt_ = entry_alloca(b_, vec_.element(), block_elements, kStackAlign, "dkt");
+    dvt_ = entry_alloca(b_, vec_.element(), block_elements, kStackAlign, "dvt");
+    krows_ = entry_alloca(b_, vec_.element(), s_.key_block * s_.padded_head_dim(), kStackAlign,
+                          "krows");
+    ds_ = entry_alloca(b_, vec_.element(), s_.query_step * s_.key_block, kStackAlign, "ds");
+    // The padding columns of the K rows stay zero, so dq's padded lanes add nothing.
+    emit_loop(b_, i64(0), i64(s_.key_block * s_.head_vectors), "clear_krows", [&](llvm::Value* i) {
+      vec_.store(vec_.constant(0.0), vec_.at(krows_, mul(i, s_.lanes)), vector_align());
+    });
+
+    emit_loop(b_, body.tile_begin, body.tile_end, "tile",
+              [&](llvm::Value* tile) { emit_tile(tile); });
+    b_.CreateRetVoid();
+    emit_tiles_function(module_, name, s_.heads);
+  }
+
+ private:
+  llvm::Value* i64(int64_t v) { return b_.getInt64(static_cast<uint64_t>(v)); }
+  llvm::Value* mul(llvm::Value* a, int64_t c) { return b_.CreateMul(a, i64(c), "", true, true); }
+  llvm::Value* add(llvm::Value* a, llvm::Value* c) { return b_.CreateAdd(a, c, "", true, true); }
+  llvm::Value* add(llvm::Value* a, int64_t c) { return add(a, i64(c)); }
+  llvm::Value* scalar(llvm::Value* ptr) { return b_.CreateLoad(vec_.element(), ptr); }
+  uint64_t vector_align() const { return vec_.element_bytes() * static_cast<uint64_t>(s_.lanes); }
+  // &buffer[row][vector] of a [rows][key_block] stack buffer.
+  llvm::Value* block_at(llvm::Value* buffer, llvm::Value* row, int64_t vector) {
+    return vec_.at(buffer, add(mul(row, s_.key_block), vector * s_.lanes));
+  }
+
+  void emit_tile(llvm::Value* tile) {
+    auto* b = b_.CreateUDiv(tile, i64(s_.heads));
+    auto* h = b_.CreateURem(tile, i64(s_.heads));
+    auto* head_offset = add(mul(b, s_.n * s_.channels), mul(h, s_.head_dim));
+    q_head_ = vec_.at(q_, head_offset);
+    k_head_ = vec_.at(k_, head_offset);
+    v_head_ = vec_.at(v_, head_offset);
+    dattn_head_ = vec_.at(dattn_, head_offset);
+    o_head_ = vec_.at(o_, add(mul(b, s_.channels * s_.n), mul(h, s_.head_dim * s_.n)));
+    lse_head_ = vec_.at(lse_, mul(tile, s_.n));
+    delta_head_ = vec_.at(delta_, mul(tile, s_.n));
+    dq_head_ = vec_.at(dqkv_, add(mul(b, 3 * s_.n * s_.channels), mul(h, s_.head_dim)));
+
+    prepare_queries();
+    const int64_t kb = s_.key_block;
+    if (s_.full_key_blocks > 0)
+      emit_loop(b_, i64(0), i64(s_.full_key_blocks), "key_block", [&](llvm::Value* block) {
+        key_block(KeyBlock{mul(block, kb), kb, s_.key_vectors});
+      });
+    if (s_.tail_keys > 0)
+      key_block(KeyBlock{i64(s_.full_key_blocks * kb), s_.tail_keys,
+                         (s_.tail_keys + s_.lanes - 1) / s_.lanes});
+  }
+
+  // delta[i] = sum over the head's dims of dattn[i][dim] * o[dim][i], and dq's head columns
+  // cleared for the key blocks to accumulate into. O(N * head_dim) scalar work per head.
+  void prepare_queries() {
+    emit_loop(b_, i64(0), i64(s_.n), "delta", [&](llvm::Value* i) {
+      auto* dattn_row = vec_.at(dattn_head_, mul(i, s_.channels));
+      auto* o_column = vec_.at(o_head_, i);
+      auto* dq_row = vec_.at(dq_head_, mul(i, 3 * s_.channels));
+      llvm::Value* sum = vec_.scalar_constant(0.0);
+      for (int64_t dim = 0; dim < s_.head_dim; ++dim) {
+        auto* term = b_.CreateFMul(scalar(vec_.at(dattn_row, dim)), scalar(vec_.at(o_column, dim * s_.n)));
+        sum = b_.CreateFAdd(sum, term);
+        b_.CreateStore(vec_.scalar_constant(0.0), vec_.at(dq_row, dim));
+      }
+      b_.CreateStore(sum, vec_.at(delta_head_, i));
+    });
+  }
+
+  void key_block(const KeyBlock& block) {
+    gather_keys(block);
+    emit_unrolled_loop(b_, s_.head_dim, kHeadDimUnroll, "clear", [&](llvm::Value* dim) {
+      for (int64_t kv = 0; kv < block.vectors; ++kv) {
+        vec_.store(vec_.constant(0.0), block_at(dkt_, dim, kv), vector_align());
+        vec_.store(vec_.constant(0.0), block_at(dvt_, dim, kv), vector_align());
+      }
+    });
+
+    // Queries before the block's first key see none of it; the first key_block of the rest may
+    // see only part of it. With qs | key_block, the number of queries left after whole steps is
+    // N % qs whatever the block.
+    const int64_t qs = s_.query_step;
+    llvm::Value* first_query = s_.causal ? block.first : i64(0);
+    auto* steps = b_.CreateUDiv(b_.CreateSub(i64(s_.n), first_query), i64(qs));
+    auto* masked_steps =
+        s_.causal ? b_.CreateBinaryIntrinsic(llvm::Intrinsic::umin, steps, i64(s_.key_block / qs))
+                  : i64(0);
+    auto step_at = [&](llvm::Value* step) { return add(first_query, mul(step, qs)); };
+    if (s_.causal)
+      emit_loop(b_, i64(0), masked_steps, "diagonal_queries",
+                [&](llvm::Value* step) { query_step(block, step_at(step), qs, true); });
+    emit_loop(b_, masked_steps, steps, "queries",
+              [&](llvm::Value* step) { query_step(block, step_at(step), qs, false); });
+    if (const int64_t tail = s_.n % qs) query_step(block, i64(s_.n - tail), tail, s_.causal);
+
+    store_key_gradients(block);
+  }
+
+  // K^T and V^T [dim][key] for the vectors of the block (keys past N repeat key N-1, finite and
+  // masked), and the K rows scaled by `scale` for dq.
+  void gather_keys(const KeyBlock& block) {
+    auto* scale = vec_.scalar_constant(s_.scale);
+    emit_loop(b_, i64(0), i64(block.vectors * s_.lanes), "gather", [&](llvm::Value* j) {
+      auto* row = b_.CreateBinaryIntrinsic(llvm::Intrinsic::umin, add(block.first, j), i64(s_.n - 1));
+      auto* k_row = vec_.at(k_head_, mul(row, s_.channels));
+      auto* v_row = vec_.at(v_head_, mul(row, s_.channels));
+      auto* k_copy = vec_.at(krows_, mul(j, s_.padded_head_dim()));
+      emit_unrolled_loop(b_, s_.head_dim, 8, "gather_dim", [&](llvm::Value* dim) {
+        auto* key = scalar(vec_.at(k_row, dim));
+        b_.CreateStore(key, vec_.at(kt_, add(mul(dim, s_.key_block), j)));
+        b_.CreateStore(scalar(vec_.at(v_row, dim)), vec_.at(vt_, add(mul(dim, s_.key_block), j)));
+        b_.CreateStore(b_.CreateFMul(key, scale), vec_.at(k_copy, dim));
+      });
+    });
+  }
+
+  // Queries first .. first+count-1 against the block. `diagonal`: some key may follow a query.
+  void query_step(const KeyBlock& block, llvm::Value* first, int64_t count, bool diagonal) {
+    std::vector<llvm::Value*> q_rows, dattn_rows;
+    for (int64_t qi = 0; qi < count; ++qi) {
+      q_rows.push_back(vec_.at(q_head_, mul(add(first, qi), s_.channels)));
+      dattn_rows.push_back(vec_.at(dattn_head_, mul(add(first, qi), s_.channels)));
+    }
+    const Tile p_ds = scores_and_dp(block, q_rows, dattn_rows, first, count, diagonal);
+    accumulate_key_gradients(block, q_rows, dattn_rows, p_ds, count);
+    accumulate_dq(block, first, count);
+  }
+
+  // Returns a tile of 2*count rows: P for each query, then dS; also stores dS to the stack for dq.
+  Tile scores_and_dp(const KeyBlock& block, const std::vector<llvm::Value*>& q_rows,
+                     const std::vector<llvm::Value*>& dattn_rows, llvm::Value* first,
+                     int64_t count, bool diagonal) {
+    const int64_t kvs = block.vectors;
+    std::vector<llvm::Value*> s_slots, dp_slots;
+    for (int64_t i = 0; i < count * kvs; ++i) {
+      s_slots.push_back(entry_alloca(b_, vec_.type(), 1, vector_align(), "s"));
+      dp_slots.push_back(entry_alloca(b_, vec_.type(), 1, vector_align(), "dp"));
+      b_.CreateStore(vec_.constant(0.0), s_slots.back());
+      b_.CreateStore(vec_.constant(0.0), dp_slots.back());
+    }
+    emit_unrolled_loop(b_, s_.head_dim, kHeadDimUnroll, "s_dp", [&](llvm::Value* dim) {
+      std::vector<llvm::Value*> keys, values;
+      for (int64_t kv = 0; kv < kvs; ++kv) {
+        keys.push_back(vec_.load(block_at(kt_, dim, kv), vector_align()));
+        values.push_back(vec_.load(block_at(vt_, dim, kv), vector_align()));
+      }
+      for (int64_t qi = 0; qi < count; ++qi) {
+        auto* query = vec_.broadcast(vec_.at(q_rows[qi], dim));
+        auto* grad = vec_.broadcast(vec_.at(dattn_rows[qi], dim));
+        for (int64_t kv = 0; kv < kvs; ++kv) {
+          auto* s = s_slots[qi * kvs + kv];
+          auto* dp = dp_slots[qi * kvs + kv];
+          b_.CreateStore(vec_.fma(query, keys[kv], b_.CreateLoad(vec_.type(), s)), s);
+          b_.CreateStore(vec_.fma(grad, values[kv], b_.CreateLoad(vec_.type(), dp)), dp);
+        }
+      }
+    });
+
+    auto* log2e = vec_.constant(std::numbers::log2e);
+    auto* minus_inf = vec_.constant(-std::numeric_limits<double>::infinity());
+    auto* offset = diagonal ? vec_.splat(b_.CreateTrunc(b_.CreateSub(first, block.first), b_.getInt32Ty()))
+                            : nullptr;
+    Tile out(2 * count);
+    for (int64_t qi = 0; qi < count; ++qi) {
+      auto* row = add(first, qi);
+      auto* lse2 = b_.CreateFMul(vec_.broadcast(vec_.at(lse_head_, row)), log2e);
+      auto* delta = vec_.broadcast(vec_.at(delta_head_, row));
+      for (int64_t kv = 0; kv < kvs; ++kv) {
+        llvm::Value* s = b_.CreateLoad(vec_.type(), s_slots[qi * kvs + kv]);
+        // Key first_key + kv*lanes + l is hidden from query first + qi when it comes later:
+        // when kv*lanes - qi + l > first - first_key.
+        if (diagonal)
+          s = b_.CreateSelect(b_.CreateICmpSGT(vec_.iota_i32(kv * s_.lanes - qi), offset), minus_inf, s);
+        const int64_t real = block.valid - kv * s_.lanes;
+        if (real < s_.lanes) s = b_.CreateSelect(padding_lanes(real), minus_inf, s);
+        auto* p = emit_exp2(b_, b_.CreateFSub(s, lse2), Exp2Range::BelowMaxExp);
+        auto* dp = b_.CreateLoad(vec_.type(), dp_slots[qi * kvs + kv]);
+        auto* ds = b_.CreateFMul(p, b_.CreateFSub(dp, delta));
+        vec_.store(ds, vec_.at(ds_, qi * s_.key_block + kv * s_.lanes), vector_align());
+        out[qi].push_back(p);
+        out[count + qi].push_back(ds);
+      }
+    }
+    return out;
+  }
+
+  // <lanes x i1>: true for lanes at or past `real`.
+  llvm::Constant* padding_lanes(int64_t real) {
+    std::vector<llvm::Constant*> bits;
+    for (int l = 0; l < s_.lanes; ++l) bits.push_back(b_.getInt1(l >= real));
+    return llvm::ConstantVector::get(bits);
+  }
+
+  // dV^T[dim][key] += sum_q dattn[q][dim] * P[q][key]; dK^T[dim][key] += sum_q q[q][dim] * dS[q][key].
+  void accumulate_key_gradients(const KeyBlock& block, const std::vector<llvm::Value*>& q_rows,
+                                const std::vector<llvm::Value*>& dattn_rows, const Tile& pds,
+                                int64_t count) {
+    emit_unrolled_loop(b_, s_.head_dim, kHeadDimUnroll, "dkv", [&](llvm::Value* dim) {
+      std::vector<llvm::Value*> dv, dk;
+      for (int64_t kv = 0; kv < block.vectors; ++kv) {
+        dv.push_back(vec_.load(block_at(dvt_, dim, kv), vector_align()));
+        dk.push_back(vec_.load(block_at(dkt_, dim, kv), vector_align()));
+      }
+      for (int64_t qi = 0; qi < count; ++qi) {
+        auto* grad = vec_.broadcast(vec_.at(dattn_rows[qi], dim));
+        auto* query = vec_.broadcast(vec_.at(q_rows[qi], dim));
+        for (int64_t kv = 0; kv < block.vectors; ++kv) {
+          dv[kv] = vec_.fma(grad, pds[qi][kv], dv[kv]);
+          dk[kv] = vec_.fma(query, pds[count + qi][kv], dk[kv]);
+        }
+      }
+      for (int64_t kv = 0; kv < block.vectors; ++kv) {
+        vec_.store(dv[kv], block_at(dvt_, dim, kv), vector_align());
+        vec_.store(dk[kv], block_at(dkt_, dim, kv), vector_align());
+      }
+    });
+  }
+
+  // dq[q][...] += sum over the block's real keys of dS[q][key] * scale*K[key][...], vectorised
+  // along the head dimension (the last vector masked to head_dim).
+  void accumulate_dq(const KeyBlock& block, llvm::Value* first, int64_t count) {
+    const int64_t last_active = s_.head_dim - (s_.head_vectors - 1) * s_.lanes;
+    for (int64_t hv = 0; hv < s_.head_vectors; ++hv) {
+      const bool partial = hv == s_.head_vectors - 1 && last_active < s_.lanes;
+      std::vector<llvm::Value*> rows, acc;
+      for (int64_t qi = 0; qi < count; ++qi) {
+        rows.push_back(vec_.at(dq_head_, add(mul(add(first, qi), 3 * s_.channels), hv * s_.lanes)));
+        acc.push_back(partial ? vec_.load_first(rows.back(), static_cast<int>(last_active))
+                              : vec_.load(rows.back()));
+      }
+      for (int64_t j = 0; j < block.valid; ++j) {
+        auto* key = vec_.load(vec_.at(krows_, j * s_.padded_head_dim() + hv * s_.lanes), vector_align());
+        for (int64_t qi = 0; qi < count; ++qi)
+          acc[qi] = vec_.fma(vec_.broadcast(vec_.at(ds_, qi * s_.key_block + j)), key, acc[qi]);
+      }
+      for (int64_t qi = 0; qi < count; ++qi) {
+        if (partial)
+          vec_.store_first(acc[qi], rows[qi], static_cast<int>(last_active));
+        else
+          vec_.store(acc[qi], rows[qi]);
+      }
+    }
+  }
+
+  // dk[key][dim] = ln 2 * dK^T[dim][key] (q was pre-scaled by scale*log2 e, dk wants scale) and
+  // dv[key][dim] = dV^T[dim][key], for the block's real keys.
+  void store_key_gradients(const KeyBlock& block) {
+    auto* ln2 = vec_.scalar_constant(std::numbers::ln2);
+    emit_loop(b_, i64(0), i64(block.valid), "store_keys", [&](llvm::Value* j) {
+      auto* row = vec_.at(dq_head_, mul(add(block.first, j), 3 * s_.channels));
+      auto* dk_row = vec_.at(row, s_.channels);
+      auto* dv_row = vec_.at(row, 2 * s_.channels);
+      emit_unrolled_loop(b_, s_.head_dim, 8, "store_dim", [&](llvm::Value* dim) {
+        auto* at = add(mul(dim, s_.key_block), j);
+        b_.CreateStore(b_.CreateFMul(scalar(vec_.at(dkt_, at)), ln2), vec_.at(dk_row, dim));
+        b_.CreateStore(scalar(vec_.at(dvt_, at)), vec_.at(dv_row, dim));
+      });
+    });
+  }
+
+  llvm::Module& module_;
+  const Shape s_;
+  llvm::IRBuilder<> b_;
+  VectorOps vec_;
+
+  llvm::Value *q_ = nullptr, *k_ = nullptr, *v_ = nullptr, *o_ = nullptr, *lse_ = nullptr,
+              *dattn_ = nullptr, *dqkv_ = nullptr, *delta_ = nullptr;
+  // Stack: K^T, V^T, dK^T, dV^T [head_dim][key_block]; scaled K rows [key_block][padded head_dim];
+  // dS [query_step][key_block].
+  llvm::Value *kt_ = nullptr, *vt_ = nullptr, *dkt_ = nullptr, *dvt_ = nullptr, *krows_ = nullptr,
+              *ds_ = nullptr;
+  // The current tile's head.
+  llvm::Value *q_head_ = nullptr, *k_head_ = nullptr, *v_head_ = nullptr, *dattn_head_ = nullptr,
+              *o_head_ = nullptr, *lse_head_ = nullptr, *delta_head_ = nullptr, *dq_head_ = nullptr;
+};
+
+int64_t stack_bytes(const AttentionSpec& spec, const AttentionSchedule& schedule) {
+  const int64_t d = spec.head_dim();
+  const int64_t padded = (d + schedule.lanes - 1) / schedule.lanes * schedule.lanes;
+  const int64_t elements = checked_add(
+      checked_mul(4 * d + padded, schedule.key_block, "attention backward stack"),
+      checked_mul(schedule.query_block, schedule.key_block, "attention backward stack"),
+      "attention backward stack");
+  return checked_mul(elements, element_bits(spec.dtype) / 8, "attention backward stack bytes");
+}
+
+void validate(const AttentionSpec& spec, const AttentionSchedule& schedule,
+              const TargetInfo& target) {
+  auto fail = [](const std::string& what) {
+    throw InvalidArgument("attention backward kernel: " + what);
+  };
+  if (spec.channels <= 0 || spec.heads <= 0 || spec.channels % spec.heads != 0)
+    fail("expected channels > 0 divisible by heads > 0, got channels " +
+         std::to_string(spec.channels) + ", heads " + std::to_string(spec.heads));
+  if (spec.seq_len <= 0 || spec.seq_len > (int64_t{1} << 30))
+    fail("expected 1 <= sequence length <= 2^30, got " + std::to_string(spec.seq_len));
+  const int bits = element_bits(spec.dtype);
+  if (target.vector_bits < bits || schedule.lanes != target.vector_bits / bits)
+    fail("expected lanes = vector bits / element bits = " + std::to_string(target.vector_bits) +
+         " / " + std::to_string(bits) + ", got lanes " + std::to_string(schedule.lanes));
+  if (schedule.key_block <= 0 || schedule.key_block % schedule.lanes != 0 ||
+      schedule.key_block > 64)
+    fail("expected a key block that is a positive multiple of " + std::to_string(schedule.lanes) +
+         " lanes and at most 64, got " + std::to_string(schedule.key_block));
+  if (schedule.query_block <= 0 || schedule.key_block % schedule.query_block != 0 ||
+      schedule.query_block > 8)
+    fail("expected a query step in [1, 8] dividing the key block " +
+         std::to_string(schedule.key_block) + ", got " + std::to_string(schedule.query_block));
+  const int64_t bytes = stack_bytes(spec, schedule);
+  if (bytes > kMaxStackBytes)
+    fail("the tile's stack buffers must fit " + std::to_string(kMaxStackBytes) + " bytes, got " +
+         std::to_string(bytes));
+}
+
+}  // namespace
+
+void emit_attention_backward_kernel(llvm::Module& module, const AttentionSpec& spec,
+                                    const AttentionSchedule& schedule, const TargetInfo& target,
+                                    const std::string& name) {
+  validate(spec, schedule, target);
+  AttentionBackwardEmitter emitter(module, Shape::of(spec, schedule),
+                                   element_type(module.getContext(), spec.dtype));
+  emitter.emit(name);
+}
+
+AttentionSchedule default_attention_backward_schedule(const AttentionSpec& spec,
+                                                      const TargetInfo& target) {
+  const int bits = element_bits(spec.dtype);
+  if (target.vector_bits < bits)
+    throw InvalidArgument("attention backward schedule: expected vectors of at least " +
+                          std::to_string(bits) + " bits, got " + std::to_string(target.vector_bits));
+  AttentionSchedule schedule;
+  schedule.lanes = target.vector_bits / bits;
+  schedule.key_block = 2 * schedule.lanes;
+  schedule.query_block = target.vector_bits >= 512 ? 4 : 2;
+  return schedule;
+}
+
+}  // namespace flashjit::codegen

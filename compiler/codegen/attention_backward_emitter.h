@@ -1,0 +1,41 @@
+// The flash-attention backward kernel: for every (batch, head) tile, the gradients of q, k and v
+// from the recomputed scores and the saved log-sum-exp, never holding more than one key block's
+// scores.
+//
+// Data contract (compiler/codegen/gradient_gemm_emitter.h describes the buffers):
+//   reads  q, k, v [B][N][C] (q pre-scaled by scale*log2 e, as the forward's projection writes
+//          it), o [B][C][N], lse [B][H][N] (natural log), dattn [B][N][C];
+//   writes delta [B][H][N] = rowsum(dattn * o) and the head's columns of dqkv [B][N][3C].
+// A tile owns its head's columns of dqkv and its delta row, so any thread may run any tile.
+//
+// Per key block (key_block keys, vectorised across keys, K^T and V^T gathered on the stack) the
+// kernel walks the queries that see it, query_block at a time with each query's values broadcast:
+//   S^T = K.q (log2 units), P = 2^(S - lse*log2 e), dP = V.dattn, dS = P * (dP - delta),
+//   dV^T += dattn (x) P, dK^T += q (x) dS  (accumulated on the stack for the block),
+//   dq += scale * dS.K  (per query, vectorised along the head dimension, read-modify-write).
+// Causal: queries before the block's first key are skipped; only the first key_block queries are
+// masked.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <llvm/IR/Module.h>
+
+#include "compiler/attention_spec.h"
+#include "compiler/schedule.h"
+
+namespace flashjit::codegen {
+
+// Emits NAME(args, tile_begin, tile_end) and NAME_tiles(batch) = batch * heads. Throws
+// InvalidArgument for a spec or schedule the kernel cannot implement.
+void emit_attention_backward_kernel(llvm::Module& module, const AttentionSpec& spec,
+                                    const AttentionSchedule& schedule, const TargetInfo& target,
+                                    const std::string& name);
+
+// key_block = two vectors of keys, query_block = 4 queries per step (2 with 16 registers): the
+// S and dP tiles, then the P and dS tiles, fill about 20 registers.
+AttentionSchedule default_attention_backward_schedule(const AttentionSpec& spec,
+                                                      const TargetInfo& target);
+
+}  // namespace flashjit::codegen

@@ -1,0 +1,119 @@
+#include "runtime/backward_executor.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "ir/checked_math.h"
+#include "ir/error.h"
+#include "runtime/kernel_workspace.h"
+
+namespace flashjit {
+
+namespace {
+
+template <typename T>
+void check_inputs(const jit::CompiledPlan& compiled, const KernelPlan& plan, int64_t batch,
+                  const T* dy, const AttentionWeights<T>& w, const SavedActivations<T>& saved,
+                  const T* dx, const reference::AttentionGradients<T>& g) {
+  const char* who = "run_backward_plan";
+  if (plan.spec.dtype != dtype_of<T>())
+    throw InvalidArgument(fmt::format("{}: plan {} is {}, called with {}", who, plan.spec.key(),
+                                      to_string(plan.spec.dtype), to_string(dtype_of<T>())));
+  if (batch < 0) throw InvalidArgument(fmt::format("{}: batch must be >= 0, got {}", who, batch));
+  if (compiled.kernels().size() != plan.kernels.size())
+    throw InvalidArgument(fmt::format("{}: plan {} has {} kernels, the compiled plan {}", who,
+                                      plan.spec.key(), plan.kernels.size(),
+                                      compiled.kernels().size()));
+  if (!g.dwq || !g.dwk || !g.dwv || !g.dwo || !g.dbo)
+    throw InvalidArgument(fmt::format("{}: expected non-null parameter gradients", who));
+  if (batch == 0) return;
+  if (!dy || !dx || !w.wq || !w.wk || !w.wv || !w.wo)
+    throw InvalidArgument(fmt::format("{}: expected non-null dy, dx and weights", who));
+  const int64_t activations = plan.workspace_elements(batch).q;
+  const int64_t rows = checked_mul(checked_mul(batch, plan.spec.heads, "lse B*H"),
+                                   plan.spec.seq_len, "lse B*H*N");
+  auto check = [&](const char* name, std::size_t got, int64_t expected) {
+    if (static_cast<int64_t>(got) != expected)
+      throw InvalidArgument(fmt::format(
+          "{}: saved {} of batch {} for {}: expected {} elements, got {} (run the forward with "
+          "this batch first)",
+          who, name, batch, plan.spec.key(), expected, got));
+  };
+  check("x", saved.x.size(), activations);
+  check("attn", saved.attn.size(), activations);
+  check("lse", saved.lse.size(), rows);
+}
+
+}  // namespace
+
+template <typename T>
+void run_backward_plan(const jit::CompiledPlan& compiled, const KernelPlan& plan, int64_t batch,
+                       const T* dy, const AttentionWeights<T>& weights,
+                       const SavedActivations<T>& saved, T* dx,
+                       const reference::AttentionGradients<T>& grads, ThreadPool& pool) {
+  check_inputs(compiled, plan, batch, dy, weights, saved, dx, grads);
+  const int64_t c = plan.spec.channels;
+  if (batch == 0) {
+    for (T* g : {grads.dwq, grads.dwk, grads.dwv, grads.dwo}) std::fill(g, g + c * c, T(0));
+    std::fill(grads.dbo, grads.dbo + c, T(0));
+    return;
+  }
+  const WorkspaceSizes forward = plan.workspace_elements(batch);
+  const BackwardWorkspaceSizes sizes = plan.backward_workspace_elements(batch);
+  const int64_t bytes = sizeof(T);
+  const int64_t q_at = 0;
+  const int64_t k_at = aligned_end(q_at, forward.q, bytes);
+  const int64_t v_at = aligned_end(k_at, forward.k, bytes);
+  const int64_t dattn_at = aligned_end(v_at, forward.v, bytes);
+  const int64_t dqkv_at = aligned_end(dattn_at, sizes.dattn, bytes);
+  const int64_t delta_at = aligned_end(dqkv_at, sizes.dqkv, bytes);
+  const int64_t wt_at = aligned_end(delta_at, sizes.delta, bytes);
+  const int64_t total = aligned_end(wt_at, sizes.wt, bytes);
+  thread_local KernelWorkspace workspace;
+  std::byte* base = workspace.reserve(total);
+
+  flashjit_args args{};
+  args.x = saved.x.data();
+  args.wq = weights.wq;
+  args.wk = weights.wk;
+  args.wv = weights.wv;
+  args.wo = weights.wo;
+  args.bo = weights.bo;
+  args.q = base + q_at;
+  args.k = base + k_at;
+  args.v = base + v_at;
+  // Read only by the backward kernels; the ABI's fields are not const because the forward writes
+  // them.
+  args.o = const_cast<T*>(saved.attn.data());
+  args.lse = const_cast<T*>(saved.lse.data());
+  args.batch = batch;
+  args.dy = dy;
+  args.dx = dx;
+  args.dattn = base + dattn_at;
+  args.dqkv = base + dqkv_at;
+  args.delta = base + delta_at;
+  args.wt = base + wt_at;
+  args.dwq = grads.dwq;
+  args.dwk = grads.dwk;
+  args.dwv = grads.dwv;
+  args.dwo = grads.dwo;
+  args.dbo = grads.dbo;
+  for (std::size_t i = 0; i < plan.kernels.size(); ++i) {
+    if (plan.kernels[i].pass == PlannedKernel::Pass::Forward) continue;
+    const jit::CompiledKernel& kernel = compiled.kernels()[i];
+    pool.parallel_for(kernel.tiles(batch), 1,
+                      [&](int64_t begin, int64_t end) { kernel.run(&args, begin, end); });
+  }
+}
+
+template void run_backward_plan<float>(const jit::CompiledPlan&, const KernelPlan&, int64_t,
+                                       const float*, const AttentionWeights<float>&,
+                                       const SavedActivations<float>&, float*,
+                                       const reference::AttentionGradients<float>&, ThreadPool&);
+template void run_backward_plan<double>(const jit::CompiledPlan&, const KernelPlan&, int64_t,
+                                        const double*, const AttentionWeights<double>&,
+                                        const SavedActivations<double>&, double*,
+                                        const reference::AttentionGradients<double>&, ThreadPool&);
+
+}  // namespace flashjit
