@@ -4,9 +4,11 @@
 #include <map>
 #include <numbers>
 #include <tuple>
+#include <vector>
 
 #include <llvm/IR/Function.h>
 #include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
 
 #include "compiler/codegen/kernel_signature.h"
 #include "compiler/codegen/vector_ops.h"
@@ -106,15 +108,18 @@ void validate(const AttentionSpec& spec, const std::vector<Projection>& projecti
   if (s.rows_per_tile < 1 || s.cols_per_tile < 1 || s.row_block < 1 || s.col_vectors < 1 ||
       s.k_block < 1 || s.lanes < 1)
     throw InvalidArgument("projection schedule: expected every size >= 1");
-  // The pack buffers live on the calling thread's stack.
+  // The pack buffers live on the calling thread's stack: the strided activation's slice, and
+  // (when B is the weights) one column block's weight panel.
   const Gemm g = describe(spec, projections.front());
   const Tiling tiling(g.shape, s);
   const int64_t packed = g.a.pack ? tiling.tile_rows : g.b.pack ? tiling.tile_cols : 0;
-  const int64_t bytes = tiling.k_block * round_up(packed, s.lanes) * (spec.dtype == DType::F32 ? 4 : 8);
+  const int64_t panel = g.b.pack ? 0 : s.col_vectors * s.lanes;
+  const int64_t bytes = tiling.k_block * (round_up(packed, s.lanes) + panel) *
+                        (spec.dtype == DType::F32 ? 4 : 8);
   if (bytes > kMaxPackBytes)
-    throw InvalidArgument("projection schedule: a tile's packed slice (k_block x tile rows or "
-                          "columns) needs " + std::to_string(bytes) + " bytes of stack, expected at most " +
-                          std::to_string(kMaxPackBytes));
+    throw InvalidArgument("projection schedule: a tile's packed slices (k_block x (tile rows or "
+                          "columns + a column block)) need " + std::to_string(bytes) +
+                          " bytes of stack, expected at most " + std::to_string(kMaxPackBytes));
 }
 
 class ProjectionEmitter {
@@ -241,12 +246,15 @@ class ProjectionEmitter {
   // What every register block of one k block of a tile shares.
   struct Step {
     llvm::Value *a, *b, *out, *bias, *scale, *k_count, *is_first, *is_last;
+    // With weight panels: the source of the panel copied after this GEMM's last column block.
+    llvm::Value* next_panel;
   };
 
   // One tile of `rows` x `cols` outputs of every GEMM of the kernel. Params: a, bias, then b and
   // out for each GEMM, all at the tile's origin. For each k block: pack the strided activation
   // (once for all GEMMs, which share A), then sweep column blocks and, inside, row blocks, so the
-  // B panel of a column block stays in L1 across the tile's rows.
+  // B panel of a column block (copied contiguous when it holds weights) stays in L1 across the
+  // tile's rows.
   llvm::Function* tile_function(int64_t rows, int64_t cols) {
     auto key = std::make_pair(rows, cols);
     if (auto it = tiles_.find(key); it != tiles_.end()) return it->second;
@@ -264,6 +272,10 @@ class ProjectionEmitter {
         a_.pack ? entry_alloca(b, element_, kb * pack_rows_, 64, "a_pack") : nullptr;
     llvm::Value* b_pack =
         b_.pack ? entry_alloca(b, element_, kb * pack_cols_, 64, "b_pack") : nullptr;
+    const int64_t block_cols = schedule_.col_vectors * lanes_;
+    llvm::Value* b_panel = packs_weight_panels(rows)
+                               ? entry_alloca(b, element_, kb * block_cols, 64, "b_panel")
+                               : nullptr;
     const int64_t depth = shape_.depth;
 
     emit_loop(b, i64(b, 0), i64(b, tiling_.k_blocks), "kblock", [&](llvm::Value* block) {
@@ -278,25 +290,34 @@ class ProjectionEmitter {
         emit_pack(b, v, a_k, a_.k_stride, a_pack, pack_rows_, rows, k_count);
         a_k = a_pack;
       }
+      auto b_at = [&](unsigned g, llvm::Value* k) {
+        return v.at(fn->getArg(2 + 2 * g), b.CreateMul(k, i64(b, b_.k_stride)));
+      };
       for (unsigned g = 0; g < gemms_.size(); ++g) {
-        llvm::Value* b_k = v.at(fn->getArg(2 + 2 * g), b.CreateMul(k0, i64(b, b_.k_stride)));
+        llvm::Value* b_k = b_at(g, k0);
         if (b_pack) {
           emit_pack(b, v, b_k, b_.k_stride, b_pack, pack_cols_, cols, k_count);
           b_k = b_pack;
         }
-        Step step{a_k,     b_k,      fn->getArg(3 + 2 * g), fn->getArg(1),
-                  v.scalar_constant(gemms_[g].scale), k_count, is_first, is_last};
-        const int64_t block_cols = schedule_.col_vectors * lanes_;
+        // After this GEMM's panels come the next GEMM's, or the first GEMM's of the next k block;
+        // on the last k block this GEMM's own first panel stands in (its lines are cached).
+        llvm::Value* next_panel = nullptr;
+        if (b_panel)
+          next_panel = g + 1 < gemms_.size()
+                           ? b_at(g + 1, k0)
+                           : b.CreateSelect(is_last, b_k, b_at(0, b.CreateAdd(k0, i64(b, kb))));
+        Step step{a_k,      b_k,     fn->getArg(3 + 2 * g), fn->getArg(1),
+                  v.scalar_constant(gemms_[g].scale), k_count, is_first, is_last, next_panel};
         const int64_t full_blocks = cols / block_cols;
         if (full_blocks > 0)
           emit_loop(b, i64(b, 0), i64(b, full_blocks), "colblock", [&](llvm::Value* cb) {
-            emit_row_blocks(b, v, step, b.CreateMul(cb, i64(b, block_cols)), rows,
-                            schedule_.col_vectors, lanes_);
+            emit_column_block(b, v, step, b_panel, b.CreateMul(cb, i64(b, block_cols)), rows,
+                              cols, schedule_.col_vectors, lanes_);
           });
         if (const int64_t tail = cols % block_cols) {
           const int64_t vectors = ceil_div(tail, lanes_);
-          emit_row_blocks(b, v, step, i64(b, full_blocks * block_cols), rows, vectors,
-                          static_cast<int>(tail - (vectors - 1) * lanes_));
+          emit_column_block(b, v, step, b_panel, i64(b, full_blocks * block_cols), rows, cols,
+                            vectors, static_cast<int>(tail - (vectors - 1) * lanes_));
         }
       }
     });
@@ -309,27 +330,68 @@ class ProjectionEmitter {
   int64_t a_k_stride() const { return a_.pack ? pack_rows_ : a_.k_stride; }
   int64_t b_k_stride() const { return b_.pack ? pack_cols_ : b_.k_stride; }
 
-  // Register blocks covering `rows` rows of the column block at `col`: full blocks, then one
-  // smaller block for the remainder.
-  void emit_row_blocks(llvm::IRBuilderBase& b, VectorOps& v, const Step& s, llvm::Value* col,
-                       int64_t rows, int64_t vectors, int last_active) {
+  // Weights B are read in place with a row stride of C. Those rows (often 4 KiB apart or close
+  // to it) fall into a few L1 sets, so a column block's k slice never stays in L1 while the
+  // tile's row blocks reuse it: it is copied into a contiguous panel first whenever at least two
+  // row blocks share it, which makes every microkernel load after the copy an L1 hit.
+  bool packs_weight_panels(int64_t rows) const { return !b_.pack && rows > schedule_.row_block; }
+
+  // One column block of the tile (of `cols` columns): with weight panels, its panel is copied
+  // and the next one is prefetched while the row blocks run over this one.
+  void emit_column_block(llvm::IRBuilderBase& b, VectorOps& v, const Step& s, llvm::Value* panel,
+                         llvm::Value* col, int64_t rows, int64_t cols, int64_t vectors,
+                         int last_active) {
     llvm::Value* b_col = v.at(s.b, col);
+    int64_t b_stride = b_k_stride();
+    llvm::Value* next = nullptr;
+    if (panel) {
+      const int64_t block_cols = schedule_.col_vectors * lanes_;
+      b_stride = block_cols;
+      emit_pack(b, v, b_col, b_.k_stride, panel, b_stride,
+                (vectors - 1) * lanes_ + last_active, s.k_count);
+      llvm::Value* next_col = b.CreateAdd(col, i64(b, block_cols));
+      next = b.CreateSelect(b.CreateICmpSLT(next_col, i64(b, cols)), v.at(s.b, next_col),
+                            s.next_panel);
+      b_col = panel;
+    }
+    emit_row_blocks(b, v, s, b_col, b_stride, next, col, rows, vectors, last_active);
+  }
+
+  // Register blocks covering `rows` rows of the column block at `col` (B's block at `b_col`, k
+  // rows `b_stride` apart): full blocks, then one smaller block for the remainder. When `next`
+  // (the next weight panel's source) is given, each row block prefetches an equal share of its
+  // k rows, so the copy after this block reads from L2 instead of waiting on memory.
+  void emit_row_blocks(llvm::IRBuilderBase& b, VectorOps& v, const Step& s, llvm::Value* b_col,
+                       int64_t b_stride, llvm::Value* next, llvm::Value* col, int64_t rows,
+                       int64_t vectors, int last_active) {
     llvm::Value* out_col = v.at(s.out, col);
     llvm::Value* bias_col = bias_ == Bias::PerCol ? v.at(s.bias, col) : s.bias;
-    auto call = [&](int64_t block_rows, llvm::Value* row) {
-      llvm::Value* bias_row = bias_ == Bias::PerRow ? v.at(bias_col, row) : bias_col;
-      b.CreateCall(microkernel(block_rows, vectors, last_active),
-                   {v.at(s.a, b.CreateMul(row, i64(b, a_row_stride()))), b_col,
-                    v.at(out_col, b.CreateMul(row, i64(b, out_.outer_stride))), bias_row, s.scale,
-                    s.k_count, s.is_first, s.is_last});
-    };
     const int64_t block = schedule_.row_block;
+    const int64_t share = ceil_div(tiling_.k_block, ceil_div(rows, block));
+    auto call = [&](int64_t block_rows, llvm::Value* block_index) {
+      llvm::Value* row = b.CreateMul(block_index, i64(b, block));
+      llvm::Value* bias_row = bias_ == Bias::PerRow ? v.at(bias_col, row) : bias_col;
+      llvm::Value* prefetch = llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(ctx_));
+      llvm::Value* prefetch_rows = i64(b, 0);
+      if (next) {
+        // k rows [first, first + share) of the next panel, clipped to this k block.
+        llvm::Value* first = b.CreateMul(block_index, i64(b, share));
+        prefetch = v.at(next, b.CreateMul(first, i64(b, b_.k_stride)));
+        llvm::Value* left = b.CreateSub(s.k_count, first);
+        prefetch_rows = b.CreateSelect(b.CreateICmpSLT(left, i64(b, 0)), i64(b, 0),
+                                       b.CreateSelect(b.CreateICmpSLT(left, i64(b, share)), left,
+                                                      i64(b, share)));
+      }
+      b.CreateCall(microkernel(block_rows, vectors, last_active, b_stride, next != nullptr),
+                   {v.at(s.a, b.CreateMul(row, i64(b, a_row_stride()))), b_col,
+                    v.at(out_col, b.CreateMul(row, i64(b, out_.outer_stride))), bias_row,
+                    prefetch, s.scale, s.k_count, prefetch_rows, s.is_first, s.is_last});
+    };
     const int64_t full_blocks = rows / block;
     if (full_blocks > 0)
-      emit_loop(b, i64(b, 0), i64(b, full_blocks), "rowblock", [&](llvm::Value* rb) {
-        call(block, b.CreateMul(rb, i64(b, block)));
-      });
-    if (const int64_t tail = rows % block) call(tail, i64(b, full_blocks * block));
+      emit_loop(b, i64(b, 0), i64(b, full_blocks), "rowblock",
+                [&](llvm::Value* rb) { call(block, rb); });
+    if (const int64_t tail = rows % block) call(tail, i64(b, full_blocks));
   }
 
   // Copies `count` contiguous elements from each of k_count rows (stride src_stride) to a buffer
@@ -354,21 +416,26 @@ class ProjectionEmitter {
   }
 
   // The register-blocked inner kernel: `rows` x `vectors` accumulators over k_count steps, each
-  // step loading `vectors` B vectors and broadcasting `rows` A scalars. The last vector of a row
-  // has `last_active` lanes (masked loads and stores). Across k blocks the accumulators start from
-  // the partial sums in `out`; the last block scales and adds the bias.
-  // Params: a, b, out, bias, scale, k_count, is_first, is_last.
-  llvm::Function* microkernel(int64_t rows, int64_t vectors, int last_active) {
-    auto key = std::make_tuple(rows, vectors, last_active);
+  // step loading `vectors` B vectors (k rows `b_stride` apart) and broadcasting `rows` A scalars.
+  // The last vector of a row has `last_active` lanes (masked loads and stores). Across k blocks
+  // the accumulators start from the partial sums in `out`; the last block scales and adds the
+  // bias. With `prefetching`, the first prefetch_rows k steps also prefetch one weight row each
+  // (prefetch + k * C, a column block wide) into L2.
+  // Params: a, b, out, bias, prefetch, scale, k_count, prefetch_rows, is_first, is_last.
+  llvm::Function* microkernel(int64_t rows, int64_t vectors, int last_active, int64_t b_stride,
+                              bool prefetching) {
+    auto key = std::make_tuple(rows, vectors, last_active, b_stride, prefetching);
     if (auto it = microkernels_.find(key); it != microkernels_.end()) return it->second;
     auto* ptr = llvm::PointerType::getUnqual(ctx_);
     auto* i1 = llvm::Type::getInt1Ty(ctx_);
+    auto* i64_type = llvm::Type::getInt64Ty(ctx_);
     llvm::Function* fn = make_function("block" + std::to_string(rows) + "x" +
                                            std::to_string(vectors) + "m" +
-                                           std::to_string(last_active),
-                                       {ptr, ptr, ptr, ptr, element_, llvm::Type::getInt64Ty(ctx_),
-                                        i1, i1},
-                                       4);
+                                           std::to_string(last_active) + "s" +
+                                           std::to_string(b_stride) + (prefetching ? "p" : ""),
+                                       {ptr, ptr, ptr, ptr, ptr, element_, i64_type, i64_type, i1,
+                                        i1},
+                                       5);
     // Kept out of line: its loop is the whole cost, and inlining one copy per call site would
     // only multiply compile time.
     fn->addFnAttr(llvm::Attribute::NoInline);
@@ -381,10 +448,12 @@ class ProjectionEmitter {
     llvm::Value* bmat = fn->getArg(1);
     llvm::Value* out = fn->getArg(2);
     llvm::Value* bias = fn->getArg(3);
-    llvm::Value* scale = fn->getArg(4);
-    llvm::Value* k_count = fn->getArg(5);
-    llvm::Value* is_first = fn->getArg(6);
-    llvm::Value* is_last = fn->getArg(7);
+    llvm::Value* prefetch = fn->getArg(4);
+    llvm::Value* scale = fn->getArg(5);
+    llvm::Value* k_count = fn->getArg(6);
+    llvm::Value* prefetch_rows = fn->getArg(7);
+    llvm::Value* is_first = fn->getArg(8);
+    llvm::Value* is_last = fn->getArg(9);
 
     auto load_lanes = [&](llvm::Value* p, int64_t vec) {
       return vec == vectors - 1 && last_active < lanes_ ? v.load_first(p, last_active) : v.load(p);
@@ -407,9 +476,9 @@ class ProjectionEmitter {
         v.store(start, acc_at(r * vectors + j), 64);
       }
 
-    emit_loop(b, i64(b, 0), k_count, "k", [&](llvm::Value* k) {
+    auto k_step = [&](llvm::Value* k) {
       llvm::Value* a_k = v.at(a, b.CreateMul(k, i64(b, a_k_stride())));
-      llvm::Value* b_k = v.at(bmat, b.CreateMul(k, i64(b, b_k_stride())));
+      llvm::Value* b_k = v.at(bmat, b.CreateMul(k, i64(b, b_stride)));
       std::vector<llvm::Value*> bv;
       for (int64_t j = 0; j < vectors; ++j) bv.push_back(load_lanes(v.at(b_k, j * lanes_), j));
       for (int64_t r = 0; r < rows; ++r) {
@@ -419,7 +488,25 @@ class ProjectionEmitter {
           v.store(v.fma(av, bv[j], v.load(slot, 64)), slot, 64);
         }
       }
-    });
+    };
+    llvm::Value* k_begin = i64(b, 0);
+    if (prefetching) {
+      // The source rows are not line-aligned: the block's last byte may be a line further.
+      const int64_t bytes = schedule_.col_vectors * lanes_ * static_cast<int64_t>(v.element_bytes());
+      std::vector<int64_t> offsets;
+      for (int64_t byte = 0; byte < bytes; byte += 64) offsets.push_back(byte);
+      offsets.push_back(bytes - 1);
+      emit_loop(b, i64(b, 0), prefetch_rows, "k.prefetch", [&](llvm::Value* k) {
+        llvm::Value* row = v.at(prefetch, b.CreateMul(k, i64(b, b_.k_stride)));
+        for (int64_t offset : offsets)
+          b.CreateIntrinsic(llvm::Intrinsic::prefetch, {row->getType()},
+                            {b.CreateGEP(b.getInt8Ty(), row, i64(b, offset)), b.getInt32(0),
+                             b.getInt32(2), b.getInt32(1)});
+        k_step(k);
+      });
+      k_begin = prefetch_rows;
+    }
+    emit_loop(b, k_begin, k_count, "k", k_step);
 
     // Epilogue: the last k block applies the scale and the bias; earlier ones store partial sums.
     llvm::Value* factor = nullptr;
@@ -464,7 +551,7 @@ class ProjectionEmitter {
   bool scaled_ = false;
   std::map<ArgField, llvm::Value*> buffers_;
   std::map<std::pair<int64_t, int64_t>, llvm::Function*> tiles_;
-  std::map<std::tuple<int64_t, int64_t, int>, llvm::Function*> microkernels_;
+  std::map<std::tuple<int64_t, int64_t, int, int64_t, bool>, llvm::Function*> microkernels_;
 };
 
 }  // namespace

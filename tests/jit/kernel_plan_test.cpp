@@ -100,20 +100,28 @@ TEST(KernelPlan, SmallShapesStillGiveThreadsSeveralTiles) {
   EXPECT_EQ(s.col_vectors, 1);
 }
 
-TEST(KernelPlan, WeightsBeyondL2GetSquarerTiles) {
+TEST(KernelPlan, WeightsBeyondL2StreamInColumnStrips) {
   TargetInfo t = target_of_width(512);
+  t.l1_bytes = 48 << 10;
   t.l2_bytes = 1 << 20;
   const AttentionSpec small{320, 8, 4096, false, DType::F32, Layout::Sequence, AttentionKind::Flash};
   const AttentionSpec large{1280, 8, 4096, false, DType::F32, Layout::Sequence, AttentionKind::Flash};
   // 320x320 floats fit: thin tiles over every column.
   const auto thin = default_projection_schedule(small, Projection::Q, t);
   EXPECT_EQ(thin.cols_per_tile, 320);
-  // 1280x1280 floats (6.5 MB) do not: more rows per tile, a column slab, k split to fit L2.
-  const auto square = default_projection_schedule(large, Projection::Q, t);
-  EXPECT_LT(square.cols_per_tile, 1280);
-  EXPECT_GT(square.rows_per_tile, thin.rows_per_tile);
-  EXPECT_LT(square.k_block, 1280);
-  EXPECT_EQ(1280 % square.k_block, 0);  // equal blocks
+  // 1280x1280 floats (6.5 MB) do not: 256 rows per tile, k split so that a 48-column weight
+  // panel fills half of L1, in equal blocks.
+  const auto stream = default_projection_schedule(large, Projection::Q, t);
+  EXPECT_EQ(stream.rows_per_tile, 256);
+  EXPECT_EQ(stream.k_block, 128);
+  // At 64 positions every tile takes all rows, so each weight is read once, and the columns are
+  // cut into 8 equal whole-vector strips: two threads get equal work.
+  const AttentionSpec short_seq{1280, 8, 64, false, DType::F32, Layout::Sequence,
+                                AttentionKind::Standard};
+  const auto strips = default_projection_schedule(short_seq, Projection::Q, t);
+  EXPECT_EQ(strips.rows_per_tile, 64);
+  EXPECT_EQ(strips.cols_per_tile, 160);
+  EXPECT_EQ(codegen::projection_tiles_per_batch(short_seq, {Projection::Q}, strips), 8);
 }
 
 TEST(KernelPlan, TextListsEveryKernelAndSchedule) {

@@ -83,8 +83,19 @@ void check_projections(const AttentionSpec& spec, int64_t batch, const TargetInf
   const auto wo = random_values<T>(c * c, 6);
   const auto bo = random_values<T>(c, 7);
   std::vector<T> q(elements), k(elements), v(elements), y(elements);
-  flashjit_args args{x.data(), wq.data(), wk.data(), wv.data(), wo.data(), bo.data(),
-                     q.data(),  k.data(),  v.data(),  const_cast<T*>(o.data()), y.data(), batch};
+  flashjit_args args{};
+  args.x = x.data();
+  args.wq = wq.data();
+  args.wk = wk.data();
+  args.wv = wv.data();
+  args.wo = wo.data();
+  args.bo = bo.data();
+  args.q = q.data();
+  args.k = k.data();
+  args.v = v.data();
+  args.o = const_cast<T*>(o.data());
+  args.y = y.data();
+  args.batch = batch;
   for (const auto& kernel : compiled->kernels()) run_tiles(kernel, args);
 
   // X(b, n, c) as the layer's layout stores it; o is always [B][C][N].
@@ -209,6 +220,32 @@ void check_ragged_schedules() {
 
 TEST(ProjectionKernel, RaggedSchedulesFloat) { check_ragged_schedules<float>(); }
 TEST(ProjectionKernel, RaggedSchedulesDouble) { check_ragged_schedules<double>(); }
+
+// Weights beyond L2 take the streaming path: column strips of whole vectors, k blocks sized to
+// L1, weight panels copied per column block with the next one prefetched across column blocks,
+// GEMMs and k blocks. Small caches put it within a fast test's reach; 40 positions over 400
+// channels give full and tail column blocks, row tails and several k blocks.
+template <typename T>
+void check_streaming_schedules() {
+  for (TargetInfo target : testing::test_targets()) {
+    target.l1_bytes = 4 << 10;
+    target.l2_bytes = 16 << 10;
+    for (Layout layout : {Layout::Sequence, Layout::Image}) {
+      const AttentionSpec spec = projection_spec(400, 40, layout, dtype_of<T>());
+      const auto kernels = planned_kernels(spec, target, layout == Layout::Sequence);
+      const ProjectionSchedule& s = kernels.front().schedule;
+      const int64_t block_cols = s.col_vectors * s.lanes;
+      EXPECT_GT(s.rows_per_tile, s.row_block);  // row blocks share each panel
+      EXPECT_GT(s.cols_per_tile, block_cols);   // several panels per tile
+      EXPECT_NE(s.cols_per_tile % block_cols, 0);
+      EXPECT_LT(s.k_block, 400);
+      check_projections<T>(spec, 2, target, kernels);
+    }
+  }
+}
+
+TEST(ProjectionKernel, StreamingSchedulesFloat) { check_streaming_schedules<float>(); }
+TEST(ProjectionKernel, StreamingSchedulesDouble) { check_streaming_schedules<double>(); }
 
 TEST(ProjectionKernel, TilesCoverEveryProjectionOfEveryBatch) {
   const AttentionSpec spec = projection_spec(40, 64, Layout::Image, DType::F32);
