@@ -65,6 +65,11 @@ class DiffusionAttention {
 
   Tensor<T> forward(const Tensor<T>& input);
   // Returns dL/dX and stores dL/dWq, dWk, dWv, dWo, dbo. Throws StateError before any forward.
+  // Runs on the engine that ran the last forward, whatever set_engine chose since: the reference
+  // differentiates its saved activations (probabilities below the threshold, log-sum-exp at or
+  // above it); the fallback and the JIT recompute Q, K, V from the saved input and the
+  // probabilities tile by tile from the saved log-sum-exp (flash-attention backward on both sides
+  // of the threshold), so they never hold an N x N matrix. diagnostics() names it (BackwardEngine).
   Tensor<T> backward(const Tensor<T>& grad_output);
   // SGD: p -= lr * dp. Throws StateError before any backward.
   void update_parameters(T learning_rate);
@@ -85,6 +90,9 @@ class DiffusionAttention {
   std::vector<std::string> parameter_names() const;
   // Copies the parameter into `out` in the convention of `name`; false for an unknown name.
   bool try_get_parameter(const std::string& name, Tensor<T>& out) const;
+  // The same for the parameter's gradient from the last backward; false for an unknown name or
+  // before any backward.
+  bool try_get_parameter_gradient(const std::string& name, Tensor<T>& out) const;
   // InvalidArgument for an unknown name, ShapeError for a shape other than [C, C] (or [C] for the
   // bias).
   void set_parameter(const std::string& name, const Tensor<T>& value);

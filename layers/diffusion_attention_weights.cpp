@@ -59,6 +59,21 @@ void write_slot(std::vector<T>& flat, const NameMatch& match, int64_t channels, 
     for (int64_t in = 0; in < channels; ++in) dst[in * channels + out] = value[out * channels + in];
 }
 
+// Copies `name`'s slot of a flat vector in get_parameters() order into `out`, in the convention of
+// `name` (diffusers matrices transposed); false for an unknown name.
+template <typename T>
+bool read_slot(const std::vector<T>& flat, const std::string& name, int64_t channels, Tensor<T>& out) {
+  const std::optional<NameMatch> match = find_slot(name);
+  if (!match) return false;
+  const int64_t c = channels;
+  const T* src = flat.data() + match->slot->index * c * c;
+  Tensor<T> value(slot_shape(*match->slot, c));
+  for (int64_t i = 0; i < value.size(); ++i)
+    value[i] = match->transposed ? src[(i % c) * c + i / c] : src[i];
+  out = std::move(value);
+  return true;
+}
+
 std::string accepted_names() {
   std::vector<std::string> names;
   for (const ParameterSlot& slot : kSlots) names.push_back(fmt::format("{} ({})", slot.diffusers, slot.native));
@@ -88,16 +103,13 @@ std::vector<std::string> DiffusionAttention<T>::parameter_names() const {
 
 template <typename T>
 bool DiffusionAttention<T>::try_get_parameter(const std::string& name, Tensor<T>& out) const {
-  const std::optional<NameMatch> match = find_slot(name);
-  if (!match) return false;
-  const int64_t c = channels();
-  const std::vector<T> flat = get_parameters();
-  const T* src = flat.data() + match->slot->index * c * c;
-  Tensor<T> value(slot_shape(*match->slot, c));
-  for (int64_t i = 0; i < value.size(); ++i)
-    value[i] = match->transposed ? src[(i % c) * c + i / c] : src[i];
-  out = std::move(value);
-  return true;
+  return read_slot(get_parameters(), name, channels(), out);
+}
+
+template <typename T>
+bool DiffusionAttention<T>::try_get_parameter_gradient(const std::string& name, Tensor<T>& out) const {
+  const std::vector<T> gradients = get_parameter_gradients();
+  return !gradients.empty() && read_slot(gradients, name, channels(), out);
 }
 
 template <typename T>
@@ -178,6 +190,7 @@ WeightValidation load_safetensors_weights(DiffusionAttention<T>& layer, const st
 #define FLASHJIT_INSTANTIATE_WEIGHTS(T)                                                                       \
   template std::vector<std::string> DiffusionAttention<T>::parameter_names() const;                          \
   template bool DiffusionAttention<T>::try_get_parameter(const std::string&, Tensor<T>&) const;              \
+  template bool DiffusionAttention<T>::try_get_parameter_gradient(const std::string&, Tensor<T>&) const;     \
   template void DiffusionAttention<T>::set_parameter(const std::string&, const Tensor<T>&);                  \
   template WeightValidation DiffusionAttention<T>::validate_weights(const std::map<std::string, Tensor<T>>&, \
                                                                     const std::string&) const;               \

@@ -1,19 +1,24 @@
 // `flashjit run`: builds a DiffusionAttention layer, runs it on seeded random data (or an .npy input)
 // and prints what happened: engine, attention path, time, throughput, checksums and diagnostics.
+// With --backward it also differentiates, from seeded random or file output gradients, and can
+// write the input gradient (.npy) and the parameter gradients (safetensors).
 #include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "ir/checked_math.h"
 #include "layers/diffusion_attention.h"
 #include "layers/load_safetensors_weights.h"
+#include "runtime/io/safetensors.h"
 #include "runtime/reference/random_fill.h"
 #include "tools/commands.h"
 #include "tools/tensor_files.h"
@@ -38,6 +43,9 @@ struct RunOptions {
   std::string output;  // .npy receiving the output
   std::string weights;         // safetensors replacing the seeded weights
   std::string weights_prefix;  // e.g. "down_blocks.0.attentions.0.transformer_blocks.0.attn1."
+  std::string grad_output;     // .npy replacing the random output gradient
+  std::string grad_input;      // .npy receiving the input gradient
+  std::string grad_weights;    // safetensors receiving the parameter gradients
 };
 
 // Integer options with a lower bound, with a message that reads well (CLI11's ranges print the type's
@@ -112,13 +120,56 @@ Tensor<T> make_input(const RunOptions& o, std::string& description) {
   return reference::random_tensor<T>(shape, o.seed + 1);
 }
 
+// The output gradient: the --grad-output file, or seeded random values in the output's shape.
+template <typename T>
+Tensor<T> make_grad_output(const RunOptions& o, const std::vector<int64_t>& shape, std::string& description) {
+  if (!o.grad_output.empty()) {
+    InputTensor<T> file = read_input_npy<T>(o.grad_output);
+    description = fmt::format("{} from {}{}", file.values.shape_string(), o.grad_output,
+                              file.converted ? fmt::format(" (converted to {})", o.dtype) : "");
+    return std::move(file.values);
+  }
+  description = fmt::format("{}, uniform in [-1, 1) from seed {}", shape_to_string(shape), o.seed + 2);
+  return reference::random_tensor<T>(shape, o.seed + 2);
+}
+
+// The parameter gradients under the names the weights came by: the checkpoint's own keys (prefix
+// included; diffusers matrices [out, in], native [in, out]) when --weights loaded them, else the
+// native names.
+template <typename T>
+std::map<std::string, io::HostTensor> named_gradients(const DiffusionAttention<T>& layer,
+                                                      const std::vector<std::string>& loaded_keys,
+                                                      const std::string& prefix) {
+  std::vector<std::string> keys = loaded_keys;
+  std::string strip = prefix;
+  if (keys.empty()) {
+    keys = {"Wq", "Wk", "Wv", "Wo", "bo"};
+    strip.clear();
+  }
+  std::map<std::string, io::HostTensor> tensors;
+  for (const std::string& key : keys) {
+    Tensor<T> gradient;
+    // Every key named a parameter when it loaded, and backward has run.
+    layer.try_get_parameter_gradient(key.substr(strip.size()), gradient);
+    tensors.emplace(key, io::HostTensor(std::move(gradient)));
+  }
+  return tensors;
+}
+
 template <typename T>
 void run(const RunOptions& o) {
   DiffusionAttention<T> layer(o.channels, o.heads, o.spatial, o.threshold, o.causal, o.seed);
-  if (!o.weights.empty()) load_safetensors_weights(layer, o.weights, o.weights_prefix, /*strict=*/true);
+  std::vector<std::string> loaded_keys;
+  if (!o.weights.empty()) {
+    loaded_keys = load_safetensors_weights(layer, o.weights, o.weights_prefix, /*strict=*/true).matched;
+  }
   if (!o.engine.empty()) layer.set_engine(parse_engine(o.engine));
   std::string input_description;
   const Tensor<T> input = make_input<T>(o, input_description);
+  // Read before any work, so a bad file fails the run before anything is written.
+  std::string grad_output_description;
+  Tensor<T> grad_output;
+  if (o.backward) grad_output = make_grad_output<T>(o, input.shape(), grad_output_description);
 
   std::vector<double> forward_ms;
   Tensor<T> output;
@@ -149,12 +200,23 @@ void run(const RunOptions& o) {
   }
 
   if (o.backward) {
-    const Tensor<T> grad_output = reference::random_tensor<T>(output.shape(), o.seed + 2);
     std::vector<double> backward_ms;
     Tensor<T> grad_input;
     for (int r = 0; r < o.reps; ++r) backward_ms.push_back(time_ms([&] { grad_input = layer.backward(grad_output); }));
+    fmt::print("  grad output      {}\n", grad_output_description);
     fmt::print("  backward         {:.3f} ms (median of {})\n", median(backward_ms), o.reps);
     fmt::print("  grad checksum    {}\n", checksum(grad_input));
+    if (!o.grad_input.empty()) {
+      write_output_npy(o.grad_input, grad_input);
+      fmt::print("  grad input written   {}\n", o.grad_input);
+    }
+    if (!o.grad_weights.empty()) {
+      const auto tensors = named_gradients(layer, loaded_keys, o.weights_prefix);
+      io::write_safetensors(o.grad_weights, tensors);
+      std::vector<std::string> names;
+      for (const auto& [name, tensor] : tensors) names.push_back(name);
+      fmt::print("  grad weights written {} ({})\n", o.grad_weights, fmt::join(names, ", "));
+    }
   }
 
   fmt::print("diagnostics\n");
@@ -188,7 +250,8 @@ void add_run_command(CLI::App& app) {
       cmd->add_option("--layout", options->layout, "Input layout: image [B,C,S,S] or sequence [B,S*S,C]")
       ->capture_default_str()
       ->check(CLI::IsMember({"image", "sequence"}));
-  cmd->add_flag("--backward", options->backward, "Also run backward and report its time and gradient checksum");
+  CLI::Option* backward =
+      cmd->add_flag("--backward", options->backward, "Also run backward and report its time and gradient checksum");
   cmd->add_option("--reps", options->reps, "Repetitions; times are medians")->capture_default_str()->check(at_least(1));
   // A file brings its own shape and layout.
   cmd->add_option("--input", options->input, "Input .npy ('<f4' or '<f8'; rank 4 image or rank 3 sequence)")
@@ -202,6 +265,15 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--weights-prefix", options->weights_prefix,
                   "Name prefix of this attention block inside the weights file")
       ->needs(weights);
+  cmd->add_option("--grad-output", options->grad_output,
+                  "Output gradient .npy for backward, in the output's shape (default: seeded random)")
+      ->check(CLI::ExistingFile)
+      ->needs(backward);
+  cmd->add_option("--grad-input", options->grad_input, "Write the input gradient to this .npy")->needs(backward);
+  cmd->add_option("--grad-weights", options->grad_weights,
+                  "Write the parameter gradients to this safetensors file, under the names the weights were "
+                  "loaded by (native Wq, Wk, Wv, Wo, bo without --weights)")
+      ->needs(backward);
   cmd->callback([options] {
     if (options->dtype == "f64") {
       run<double>(*options);

@@ -49,5 +49,27 @@ TEST(LayerBackward, EmptyBatchOnTheFallbackGivesZeroGradients) {
   EXPECT_EQ(grads, std::vector<float>(grads.size(), 0.0f));
 }
 
+TEST(LayerBackward, GradientsByNameFollowTheNamesConvention) {
+  const LayerShape shape = sequence_shape(1, 2, 2, 5, false);
+  auto layer = make_layer<double>(shape, kAlwaysFlash, 7, Engine::Fallback);
+  Tensor<double> gradient;
+  EXPECT_FALSE(layer.try_get_parameter_gradient("Wq", gradient)) << "before any backward";
+  const auto x = reference::random_tensor<double>(shape.input_shape(), 1);
+  const LayerGradients<double> g = forward_backward(layer, x, x);
+  EXPECT_FALSE(layer.try_get_parameter_gradient("Wz", gradient));
+  const int64_t c = shape.channels();
+  Tensor<double> native, diffusers, bias;
+  ASSERT_TRUE(layer.try_get_parameter_gradient("Wk", native));
+  ASSERT_TRUE(layer.try_get_parameter_gradient("to_k.weight", diffusers));
+  ASSERT_TRUE(layer.try_get_parameter_gradient("to_out.0.bias", bias));
+  for (int64_t in = 0; in < c; ++in) {
+    for (int64_t out = 0; out < c; ++out) {
+      EXPECT_EQ(native[in * c + out], g.parameters[static_cast<std::size_t>(c * c + in * c + out)]);
+      EXPECT_EQ(diffusers[out * c + in], native[in * c + out]);
+    }
+  }
+  for (int64_t i = 0; i < c; ++i) EXPECT_EQ(bias[i], g.parameters[static_cast<std::size_t>(4 * c * c + i)]);
+}
+
 }  // namespace
 }  // namespace flashjit::testing
