@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -77,5 +79,35 @@ inline void expect_gradient_close(double analytic, double numeric, const std::st
 }
 
 inline const char* const kParameterBlockNames[] = {"dWq", "dWk", "dWv", "dWo", "dbo"};
+
+// `engine`'s backward against the reference's on `shape`, on both sides of the flash threshold:
+// dX and each parameter block within 1e-4 (float) or 1e-10 (double) of max(1, |reference|).
+template <typename T>
+void expect_backward_matches_reference(const LayerShape& shape, Engine engine) {
+  const double tolerance = std::is_same_v<T, double> ? 1e-10 : 1e-4;
+  for (const int64_t threshold : {kAlwaysFlash, kAlwaysStandard}) {
+    SCOPED_TRACE(threshold == kAlwaysFlash ? "flash" : "standard");
+    auto fast = make_layer<T>(shape, threshold, 3, engine);
+    auto oracle = make_layer<T>(shape, threshold, 3, Engine::Reference);
+    randomise_bias(fast, 9);
+    randomise_bias(oracle, 9);
+    const auto x = reference::random_tensor<T>(shape.input_shape(), 21);
+    const auto dy = reference::random_tensor<T>(shape.input_shape(), 22);
+    const LayerGradients<T> got = forward_backward(fast, x, dy);
+    const LayerGradients<T> expected = forward_backward(oracle, x, dy);
+    ASSERT_EQ(diagnostic(fast.diagnostics(), "Engine"), to_string(engine))
+        << diagnostic(fast.diagnostics(), "CompileFallbackReason");
+    EXPECT_LE(max_scaled_diff(got.dx, expected.dx), tolerance) << "dX";
+    const int64_t c = shape.channels();
+    for (int block = 0; block < 5; ++block) {
+      const auto begin = static_cast<std::size_t>(block * c * c);
+      const auto size = static_cast<std::size_t>(block < 4 ? c * c : c);
+      EXPECT_LE(max_scaled_diff(std::span<const T>(got.parameters).subspan(begin, size),
+                                std::span<const T>(expected.parameters).subspan(begin, size)),
+                tolerance)
+          << kParameterBlockNames[block];
+    }
+  }
+}
 
 }  // namespace flashjit::testing
