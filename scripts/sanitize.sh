@@ -24,9 +24,9 @@ case "$variant" in
     # Not run here:
     #  - example_*, fuzz_*: not built in this directory; the examples run in the normal build, and
     #    the fuzz passes build their own ASan + UBSan binaries (fuzz/run_fuzz.sh).
-    #  - FallbackMemory.*, BenchMemory.*: they measure resident memory, which ASan's shadow memory,
-    #    redzones and quarantine inflate by design.
-    ctest_filter=(-E '^(example_|fuzz_)|^(FallbackMemory|BenchMemory)\.')
+    #  - FallbackMemory.*, BackwardMemory.*, BenchMemory.*: they measure resident memory, which
+    #    ASan's shadow memory, redzones and quarantine inflate by design.
+    ctest_filter=(-E '^(example_|fuzz_)|^(FallbackMemory|BackwardMemory|BenchMemory)\.')
     # allocator_may_return_null: an impossible allocation must reach the code as std::bad_alloc,
     # as it does without ASan, instead of ASan stopping the process.
     export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1:check_initialization_order=1:strict_init_order=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"

@@ -7,7 +7,8 @@
 // keeps a running max and sum per query lane, and accumulates Ot[d][block] += Vt.Pt (a value
 // broadcast times a probability vector). Normalisation waits for the end. Standard attention is
 // the same loop with a single tile spanning every key: the block's score rows are materialised
-// and the softmax is exact, never rescaled.
+// and the softmax is exact, never rescaled. The register tiles live in attention_tiles-inl.h, shared
+// with the backward.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "runtime/fallback/attention_core.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep

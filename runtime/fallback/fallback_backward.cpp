@@ -91,7 +91,9 @@ void backward(const AttentionSpec& spec, int64_t batch, const T* dy, const Atten
   for (int64_t b = 0; b < batch; ++b) {
     for (int64_t i = 0; i < n; ++i) {
       const T* row = dy + b * item + i * dy_rows.row_stride;
-      for (int64_t j = 0; j < c; ++j) bias_sum[static_cast<std::size_t>(j)] += static_cast<double>(row[j * dy_rows.col_stride]);
+      for (int64_t j = 0; j < c; ++j) {
+        bias_sum[static_cast<std::size_t>(j)] += static_cast<double>(row[j * dy_rows.col_stride]);
+      }
     }
   }
   std::transform(bias_sum.begin(), bias_sum.end(), grads.dbo, [](double s) { return static_cast<T>(s); });

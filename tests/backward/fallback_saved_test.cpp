@@ -118,13 +118,14 @@ TEST(FallbackBackward, RefusesNullPointersAndAnotherDtype) {
   EXPECT_THROW(fallback::backward(call.spec, 1, static_cast<const float*>(nullptr), call.params.weights(), call.saved,
                                   call.dx.data(), call.gradients(), call.pool),
                InvalidArgument);
-  EXPECT_THROW(fallback::backward(call.spec, 1, call.y.data(), call.params.weights(), call.saved, static_cast<float*>(nullptr),
+  float* const no_dx = nullptr;
+  EXPECT_THROW(fallback::backward(call.spec, 1, call.y.data(), call.params.weights(), call.saved, no_dx,
                                   call.gradients(), call.pool),
                InvalidArgument);
   reference::AttentionGradients<float> no_dbo = call.gradients();
   no_dbo.dbo = nullptr;
-  EXPECT_THROW(fallback::backward(call.spec, 1, call.y.data(), call.params.weights(), call.saved, call.dx.data(), no_dbo,
-                                  call.pool),
+  EXPECT_THROW(fallback::backward(call.spec, 1, call.y.data(), call.params.weights(), call.saved, call.dx.data(),
+                                  no_dbo, call.pool),
                InvalidArgument);
   AttentionSpec f64 = call.spec;
   f64.dtype = DType::F64;
@@ -136,8 +137,9 @@ TEST(FallbackBackward, RefusesNullPointersAndAnotherDtype) {
 TEST(FallbackBackward, EmptyBatchOverwritesEveryGradientWithZero) {
   BackwardCall call(sequence_shape(1, 2, 2, 3, false));
   SavedActivations<float> empty;
-  fallback::backward(call.spec, 0, static_cast<const float*>(nullptr), call.params.weights(), empty, static_cast<float*>(nullptr),
-                     call.gradients(), call.pool);
+  const float* const no_dy = nullptr;
+  float* const no_dx = nullptr;
+  fallback::backward(call.spec, 0, no_dy, call.params.weights(), empty, no_dx, call.gradients(), call.pool);
   EXPECT_EQ(call.grads, std::vector<float>(call.grads.size(), 0.0f));
 }
 

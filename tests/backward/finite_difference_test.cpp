@@ -66,10 +66,12 @@ std::string case_name(const ::testing::TestParamInfo<GradientCase>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Reference, FiniteDifferences,
-                         ::testing::Combine(::testing::Values(Engine::Reference), ::testing::ValuesIn(backward_shapes())),
+                         ::testing::Combine(::testing::Values(Engine::Reference),
+                                            ::testing::ValuesIn(backward_shapes())),
                          case_name);
 INSTANTIATE_TEST_SUITE_P(Fallback, FiniteDifferences,
-                         ::testing::Combine(::testing::Values(Engine::Fallback), ::testing::ValuesIn(backward_shapes())),
+                         ::testing::Combine(::testing::Values(Engine::Fallback),
+                                            ::testing::ValuesIn(backward_shapes())),
                          case_name);
 // Every JIT shape is a kernel build: a third of the shapes, spread over both layouts.
 INSTANTIATE_TEST_SUITE_P(Jit, FiniteDifferences,
