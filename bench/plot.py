@@ -21,7 +21,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 ENGINE_ORDER = ["jit", "jit-standard", "fallback", "fallback-standard", "reference", "reference-standard",
                 "onnxruntime"]
 COLOURS = {"jit": "tab:blue", "fallback": "tab:orange", "reference": "tab:gray", "onnxruntime": "tab:red"}
-PART_TITLES = {"core": "attention core (Q, K, V given)", "layer": "whole layer (with projections)"}
+PART_TITLES = {"core": "attention core (Q, K, V given)", "layer": "whole layer (with projections)",
+               "backward": "layer backward (all gradients, after a forward)"}
 
 
 def engine_colour(engine):

@@ -13,6 +13,7 @@
 #include "compiler/host.h"
 #include "layers/layer_kernels.h"
 #include "runtime/attention_weights.h"
+#include "runtime/backward_executor.h"
 #include "runtime/executor.h"
 #include "runtime/fallback/fallback_backward.h"
 #include "runtime/fallback/fallback_forward.h"
@@ -227,11 +228,12 @@ void DiffusionAttention<T>::State::run_backward(const T* dy, T* dx) {
     return;
   }
   if (forward_engine == Engine::Jit) {
-    // The JIT keeps its attention output in its own layout: until its backward kernels run here,
-    // the fallback redoes the forward into its own saved activations and differentiates.
-    const std::vector<T> x = fast_saved.x;
-    std::vector<T> y(x.size());
-    fallback::forward(last_spec, last_batch, x.data(), weights(), y.data(), ThreadPool::global(), &fast_saved);
+    // The kernels that ran the forward (kept per spec) hold the backward kernels too.
+    const LayerKernels& jit = kernels.at(last_spec.key());
+    run_backward_plan(*jit.compiled, jit.plan, last_batch, dy, weights(), fast_saved, dx, grads,
+                      ThreadPool::global());
+    backward_engine = Engine::Jit;
+    return;
   }
   fallback::backward(last_spec, last_batch, dy, weights(), fast_saved, dx, grads, ThreadPool::global());
   backward_engine = Engine::Fallback;

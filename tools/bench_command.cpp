@@ -136,9 +136,10 @@ void add_bench_command(CLI::App& app) {
                   "(-standard forces the standard attention path). Default: all, the reference only up to 256 "
                   "tokens")
       ->check(parsed_by([](const std::string& s) { parse_engine_list(s); }, "ENGINE[,ENGINE...]"));
-  cmd->add_option("--part", flags->part, "core (attention given Q, K, V), layer (with the projections) or both")
+  cmd->add_option("--part", flags->part, "core (attention given Q, K, V), layer (with the projections), both, backward (the layer's "
+                  "backward alone, after one forward) or all")
       ->capture_default_str()
-      ->check(parsed_by([](const std::string& s) { parse_parts(s); }, "core|layer|both"));
+      ->check(parsed_by([](const std::string& s) { parse_parts(s); }, "core|layer|both|backward|all"));
   cmd->add_option("--reps", flags->reps, "Timed runs per measurement")->capture_default_str()->check(integer_in(1, 1000000));
   cmd->add_option("--warmup", flags->warmup, "Untimed runs before them")->capture_default_str()->check(integer_in(0, 1000000));
   cmd->add_option("--dtype", flags->dtype, "Element type")->capture_default_str()->check(CLI::IsMember({"f32", "f64"}));

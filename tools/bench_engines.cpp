@@ -10,11 +10,14 @@
 #include "compiler/host.h"
 #include "ir/error.h"
 #include "runtime/attention_weights.h"
+#include "runtime/backward_executor.h"
 #include "runtime/executor.h"
+#include "runtime/fallback/fallback_backward.h"
 #include "runtime/fallback/attention_core.h"
 #include "runtime/fallback/fallback_forward.h"
 #include "runtime/reference/flash_attention.h"
 #include "runtime/reference/random_fill.h"
+#include "runtime/reference/reference_backward.h"
 #include "runtime/reference/reference_forward.h"
 #include "runtime/reference/standard_attention.h"
 
@@ -96,7 +99,14 @@ std::optional<EngineChoice> parse_engine_choice(const std::string& name) {
   return std::nullopt;
 }
 
-const char* to_string(BenchPart part) { return part == BenchPart::Core ? "core" : "layer"; }
+const char* to_string(BenchPart part) {
+  switch (part) {
+    case BenchPart::Core: return "core";
+    case BenchPart::Layer: return "layer";
+    case BenchPart::Backward: return "backward";
+  }
+  return "?";
+}
 
 AttentionSpec bench_spec(const BenchShape& shape, DType dtype, AttentionKind path) {
   AttentionSpec spec;
@@ -154,6 +164,58 @@ BenchData<T>::BenchData(const AttentionSpec& spec, int64_t batch) {
   out = Tensor<T>(activations);
 }
 
+namespace {
+
+// What one engine's backward reads and writes: the activations its forward saved, dy, and the
+// gradients.
+template <typename T>
+struct BackwardRun {
+  BackwardRun(const AttentionSpec& spec, int64_t batch)
+      : dy(reference::random_tensor<T>({batch, spec.seq_len, spec.channels}, 10)),
+        dx({batch, spec.seq_len, spec.channels}),
+        parameters(static_cast<std::size_t>(4 * spec.channels * spec.channels + spec.channels)) {}
+  reference::AttentionGradients<T> grads(int64_t c) {
+    T* p = parameters.data();
+    return {p, p + c * c, p + 2 * c * c, p + 3 * c * c, p + 4 * c * c};
+  }
+
+  SavedActivations<T> saved;               // jit, fallback
+  reference::ForwardSaved<T> reference;  // reference
+  Tensor<T> dy, dx;
+  std::vector<T> parameters;  // dWq, dWk, dWv, dWo, dbo
+};
+
+// Runs the forward once (untimed) and returns the backward alone.
+template <typename T>
+std::function<void(ThreadPool&)> make_backward_runner(const EngineChoice& engine, const AttentionSpec& spec,
+                                                      int64_t batch, BenchData<T>* d, const JitBuild* jit) {
+  auto run = std::make_shared<BackwardRun<T>>(spec, batch);
+  ThreadPool& pool = ThreadPool::global();
+  const int64_t c = spec.channels;
+  switch (engine.kind) {
+    case EngineKind::Jit:
+      run_plan(*jit->compiled, jit->plan, batch, d->x.data(), weights_of(*d), d->out.data(), pool, &run->saved);
+      return [jit, batch, d, run, c](ThreadPool& p) {
+        run_backward_plan(*jit->compiled, jit->plan, batch, run->dy.data(), weights_of(*d), run->saved,
+                          run->dx.data(), run->grads(c), p);
+      };
+    case EngineKind::Fallback:
+      fallback::forward(spec, batch, d->x.data(), weights_of(*d), d->out.data(), pool, &run->saved);
+      return [spec, batch, d, run, c](ThreadPool& p) {
+        fallback::backward(spec, batch, run->dy.data(), weights_of(*d), run->saved, run->dx.data(), run->grads(c), p);
+      };
+    case EngineKind::Reference:
+      reference::forward<T>(spec, batch, d->x.data(), weights_of(*d), d->out.data(), &run->reference);
+      return [spec, batch, d, run, c](ThreadPool&) {
+        reference::backward<T>(spec, batch, run->dy.data(), weights_of(*d), run->reference, run->dx.data(),
+                               run->grads(c));
+      };
+  }
+  throw InvalidArgument("bench: unknown engine");
+}
+
+}  // namespace
+
 template <typename T>
 std::function<void(ThreadPool&)> make_runner(const EngineChoice& engine, BenchPart part, const AttentionSpec& spec,
                                              int64_t batch, BenchData<T>& data, const JitBuild* jit) {
@@ -163,6 +225,7 @@ std::function<void(ThreadPool&)> make_runner(const EngineChoice& engine, BenchPa
   if (engine.kind == EngineKind::Jit && !jit)
     throw InvalidArgument(fmt::format("bench: engine {} needs a compiled plan", engine.name()));
   BenchData<T>* d = &data;
+  if (part == BenchPart::Backward) return make_backward_runner(engine, spec, batch, d, jit);
   const bool core = part == BenchPart::Core;
   switch (engine.kind) {
     case EngineKind::Jit:

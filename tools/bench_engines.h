@@ -33,7 +33,9 @@ struct EngineChoice {
 std::vector<EngineChoice> all_engine_choices();
 std::optional<EngineChoice> parse_engine_choice(const std::string& name);
 
-enum class BenchPart { Core, Layer };
+// Backward: the layer's backward alone (all gradients), timed after one untimed forward that
+// saved what it needs.
+enum class BenchPart { Core, Layer, Backward };
 const char* to_string(BenchPart part);
 
 // The layer in the sequence layout [B][N][C] (as the ONNX Runtime peer takes it), forced onto `path`.
@@ -71,7 +73,8 @@ struct BenchData {
   Tensor<T> out;  // [B][N][C] (the JIT core writes its [B][C][N] here)
 };
 
-// One forward of `part` on `engine`, on the pool it is given. `data` (and `jit`, which the JIT
+// One run of `part` on `engine`, on the pool it is given (for Backward, the constructor runs the
+// forward once on ThreadPool::global()). `data` (and `jit`, which the JIT
 // engine needs) must outlive the callable. `spec` must have engine.path as its kind.
 template <typename T>
 std::function<void(ThreadPool&)> make_runner(const EngineChoice& engine, BenchPart part, const AttentionSpec& spec,

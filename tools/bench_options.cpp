@@ -32,7 +32,9 @@ std::vector<BenchPart> parse_parts(const std::string& text) {
   if (text == "core") return {BenchPart::Core};
   if (text == "layer") return {BenchPart::Layer};
   if (text == "both") return {BenchPart::Core, BenchPart::Layer};
-  throw InvalidArgument(fmt::format("expected core, layer or both, got '{}'", text));
+  if (text == "backward") return {BenchPart::Backward};
+  if (text == "all") return {BenchPart::Core, BenchPart::Layer, BenchPart::Backward};
+  throw InvalidArgument(fmt::format("expected core, layer, both, backward or all, got '{}'", text));
 }
 
 bool BenchOptions::runs(const EngineChoice& engine, int64_t tokens) const {

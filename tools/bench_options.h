@@ -16,7 +16,7 @@ namespace flashjit::tools {
 // A comma list of engine names: jit, jit-standard, fallback, fallback-standard, reference,
 // reference-standard.
 std::vector<EngineChoice> parse_engine_list(const std::string& text);
-// "core", "layer" or "both".
+// "core", "layer", "both" (core and layer), "backward" or "all" (the three).
 std::vector<BenchPart> parse_parts(const std::string& text);
 
 // The reference engine is scalar and single-threaded: beyond this many tokens a run takes minutes,

@@ -15,7 +15,12 @@ namespace {
 const char* to_string(Series s) { return s == Series::Suite ? "suite" : "sweep"; }
 
 double flops_of(const TimeRecord& r) {
-  return r.part == BenchPart::Core ? core_flops(r.shape, r.batch) : layer_flops(r.shape, r.batch);
+  switch (r.part) {
+    case BenchPart::Core: return core_flops(r.shape, r.batch);
+    case BenchPart::Layer: return layer_flops(r.shape, r.batch);
+    case BenchPart::Backward: return backward_flops(r.shape, r.batch);
+  }
+  return 0;
 }
 
 std::string cpu_model_name() {

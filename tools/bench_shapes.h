@@ -34,6 +34,10 @@ std::vector<BenchShape> default_bench_shapes();
 // under the causal mask. The layer adds four C x C projections per token: 8*B*N*C^2.
 double core_flops(const BenchShape& shape, int64_t batch);
 double layer_flops(const BenchShape& shape, int64_t batch);
+// The backward does, per attended pair, five head_dim products (S and dP recomputed, dV, dK, dQ):
+// 10*B*H*N^2*d (half under the mask); and eleven C x C GEMMs per token (Q, K, V recomputed, dattn,
+// dWo, dx from three, dWq, dWk, dWv): 22*B*N*C^2.
+double backward_flops(const BenchShape& shape, int64_t batch);
 
 // The series measured as N grows, for time and peak memory: one channels:heads, not causal, at
 // several spatial sizes.

@@ -199,7 +199,7 @@ void measure_all(const BenchOptions& options, BenchReport& report) {
 
 int64_t run_memory_probe(const BenchOptions& options, const EngineChoice& engine) {
   if (options.shapes.size() != 1 || options.parts.size() != 1)
-    throw InvalidArgument(fmt::format("--memory-probe: expected one --shape and --part core or layer, got {} "
+    throw InvalidArgument(fmt::format("--memory-probe: expected one --shape and --part core, layer or backward, got {} "
                                       "shapes and {} parts",
                                       options.shapes.size(), options.parts.size()));
   return options.dtype == DType::F32 ? probe_here<float>(options, engine, options.parts[0], options.shapes[0])

@@ -35,7 +35,8 @@ TEST(DumpCommand, WritesEveryPlanArtefact) {
   EXPECT_NE(header.find("c24_h3_n25_f32_image_"), std::string::npos);
   EXPECT_NE(header.find("for batch 2: 1200 elements"), std::string::npos);
   const testing::ObjectSymbols symbols = testing::object_symbols(testing::read_bytes(out.path() / "kernel.o"));
-  EXPECT_EQ(symbols.defined.size(), 6u);  // three kernels and their tile counts
+  // Three forward and seven backward kernels, and their tile counts.
+  EXPECT_EQ(symbols.defined.size(), 20u);
 }
 
 TEST(DumpCommand, X86_64_V3HasNoZmm) {

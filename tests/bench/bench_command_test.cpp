@@ -94,6 +94,21 @@ TEST_F(BenchCommand, TimesEveryEngineAndPartOnEveryShape) {
   EXPECT_NE(last_.err.find("jit core 16:2:4"), std::string::npos) << last_.err;
 }
 
+TEST_F(BenchCommand, BackwardTimesEachEnginesBackwardAlone) {
+  const nlohmann::json report =
+      run_json(kFast + " --shape 16:2:3:causal --engines jit,fallback,reference --part backward --sweep none");
+  std::set<std::string> engines;
+  for (const nlohmann::json& r : of_kind(report, "time")) {
+    EXPECT_EQ(r["part"], "backward");
+    const tools::BenchShape shape{16, 2, 3, true};
+    EXPECT_NEAR(r["gflops"].get<double>() * r["ms_median"].get<double>() * 1e6,
+                tools::backward_flops(shape, 1), 1e-6 * tools::backward_flops(shape, 1));
+    engines.insert(r["engine"].get<std::string>());
+  }
+  EXPECT_EQ(engines, (std::set<std::string>{"jit", "fallback", "reference"}));
+  EXPECT_EQ(report["config"]["parts"], nlohmann::json::array({"backward"}));
+}
+
 TEST_F(BenchCommand, SweepProbesMemoryAndTimesOnlyNewShapes) {
   const nlohmann::json report =
       run_json(kFast + " --shape 8:2:4 --engines jit,fallback-standard --part core --sweep 8:2:2,4");
@@ -215,7 +230,7 @@ TEST(BenchCommandErrors, BadValuesExitTwoWithOneLine) {
   expect_usage_error("bench --shape 320:8", "--shape: expected C:H:S[:causal] with three or four fields, got '320:8'");
   expect_usage_error("bench --shape 320:8:64:cause", "'causal' as the fourth field");
   expect_usage_error("bench --engines jit,cuda", "--engines: expected a comma list of jit, jit-standard");
-  expect_usage_error("bench --part all", "--part: expected core, layer or both, got 'all'");
+  expect_usage_error("bench --part forward", "--part: expected core, layer, both, backward or all, got 'forward'");
   expect_usage_error("bench --reps 0", "--reps: expected an integer in [1, 1000000], got '0'");
   expect_usage_error("bench --batch -2", "--batch: expected an integer >= 1, got '-2'");
   expect_usage_error("bench --threads 0", "--threads: expected an integer in [1, 1024], got '0'");
@@ -226,7 +241,7 @@ TEST(BenchCommandErrors, BadValuesExitTwoWithOneLine) {
 }
 
 TEST(BenchCommandErrors, MemoryProbeTakesOneEngineShapeAndPart) {
-  expect_usage_error("bench --memory-probe jit --shape 8:2:4", "expected one --shape and --part core or layer");
+  expect_usage_error("bench --memory-probe jit --shape 8:2:4", "expected one --shape and --part core, layer or backward");
   expect_usage_error("bench --memory-probe gpu --shape 8:2:4 --part core", "--memory-probe: expected one engine");
 }
 

@@ -49,6 +49,11 @@ TEST(BenchShapes, CausalHalvesTheCore) {
   EXPECT_DOUBLE_EQ(core_flops({320, 8, 64, true}, 1), core_flops({320, 8, 64, false}, 1) / 2);
 }
 
+TEST(BenchShapes, BackwardIsFiveAttentionProductsAndElevenGemms) {
+  const BenchShape s{320, 8, 64, true};
+  EXPECT_DOUBLE_EQ(backward_flops(s, 2), 2.5 * core_flops(s, 2) + 22.0 * 2 * 4096 * 320.0 * 320.0);
+}
+
 TEST(BenchShapes, LayerAddsEightBNCSquared) {
   const BenchShape s{320, 8, 64, true};
   EXPECT_DOUBLE_EQ(layer_flops(s, 3), core_flops(s, 3) + 8.0 * 3 * 4096 * 320.0 * 320.0);

@@ -58,7 +58,7 @@ TEST(JitErrors, CodeTheHostCannotRunIsRefused) {
 
 TEST(JitErrors, EmitterRejectionIsAnErrorValue) {
   KernelPlan plan = small_plan();
-  plan.kernels.back().projection.row_block = 0;  // bypasses plan_kernels' validation
+  plan.kernels[2].projection.row_block = 0;  // project_out; bypasses plan_kernels' validation
   llvm::LLVMContext ctx;
   const std::string message = error_message(codegen::emit_plan_module(plan, ctx));
   EXPECT_TRUE(contains(message, "projection schedule")) << message;
