@@ -68,6 +68,12 @@ TEST(HostileSizes, HugeSpatialLayerFailsCleanly) {
     EXPECT_TRUE(layer.backward(empty).empty());
     EXPECT_LE(probe.largest_request(), kSmallRequest);
   }
+  // The kernels index positions in 32 bits: compiling falls back, saying why, and keeps working.
+  layer.compile();
+  EXPECT_EQ(layer.engine(), Engine::Fallback);
+  const std::string reason = diagnostic(layer.diagnostics(), "CompileFallbackReason");
+  EXPECT_NE(reason.find("sequence length"), std::string::npos) << reason;
+  EXPECT_TRUE(layer.forward(empty).empty());
   // A sequence of 2^62 tokens: N*C overflows. An empty batch of it is still nothing to do for the
   // reference; the fast engines refuse the product.
   const Tensor<float> endless({0, int64_t{1} << 62, 8});
