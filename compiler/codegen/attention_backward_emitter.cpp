@@ -25,6 +25,9 @@ constexpr uint64_t kStackAlign = 64;
 constexpr int64_t kHeadDimUnroll = 4;
 // Keys per iteration of the dq loop.
 constexpr int64_t kKeyUnroll = 8;
+// dq accumulators held across the key loop (queries of a step x head vectors), leaving registers
+// for the K vectors and the broadcast.
+constexpr int64_t kDqAccumulators = 16;
 
 int element_bits(DType dtype) { return dtype == DType::F32 ? 32 : 64; }
 
@@ -312,40 +315,53 @@ class AttentionBackwardEmitter {
   }
 
   // dq[q][...] += sum over the block's real keys of dS[q][key] * scale*K[key][...], vectorised
-  // along the head dimension (the last vector masked to head_dim).
+  // along the head dimension (the last vector masked to head_dim). Head vectors go in groups whose
+  // accumulators (count x group) fit the registers, so each key's K vectors and each dS broadcast
+  // are loaded once per group rather than once per head vector.
   void accumulate_dq(const KeyBlock& block, llvm::Value* first, int64_t count) {
+    const int64_t group = std::max<int64_t>(1, kDqAccumulators / count);
+    for (int64_t hv0 = 0; hv0 < s_.head_vectors; hv0 += group)
+      accumulate_dq_vectors(block, first, count, hv0, std::min(s_.head_vectors, hv0 + group));
+  }
+
+  void accumulate_dq_vectors(const KeyBlock& block, llvm::Value* first, int64_t count, int64_t hv0,
+                             int64_t hv1) {
     const int64_t last_active = s_.head_dim - (s_.head_vectors - 1) * s_.lanes;
-    for (int64_t hv = 0; hv < s_.head_vectors; ++hv) {
-      const bool partial = hv == s_.head_vectors - 1 && last_active < s_.lanes;
-      std::vector<llvm::Value*> rows, acc;
-      for (int64_t qi = 0; qi < count; ++qi) {
+    auto partial = [&](int64_t hv) { return hv == s_.head_vectors - 1 && last_active < s_.lanes; };
+    // Accumulators in stack slots that SROA keeps in registers across the key loop.
+    std::vector<llvm::Value*> rows, slots;  // [qi][hv - hv0]
+    for (int64_t qi = 0; qi < count; ++qi)
+      for (int64_t hv = hv0; hv < hv1; ++hv) {
         rows.push_back(vec_.at(dq_head_, add(mul(add(first, qi), 3 * s_.channels), hv * s_.lanes)));
-        acc.push_back(partial ? vec_.load_first(rows.back(), static_cast<int>(last_active))
-                              : vec_.load(rows.back()));
-      }
-      // A loop over the keys, unrolled by kKeyUnroll, rather than key_block straight-line copies:
-      // the same speed at a fraction of the code (this body is emitted per step shape).
-      std::vector<llvm::Value*> slots;
-      for (int64_t qi = 0; qi < count; ++qi) {
         slots.push_back(entry_alloca(b_, vec_.type(), 1, vector_align(), "dq"));
-        b_.CreateStore(acc[qi], slots.back());
+        b_.CreateStore(partial(hv) ? vec_.load_first(rows.back(), static_cast<int>(last_active))
+                                   : vec_.load(rows.back()),
+                       slots.back());
       }
-      emit_unrolled_loop(b_, block.valid, kKeyUnroll, "dq_keys", [&](llvm::Value* j) {
-        auto* key = vec_.load(vec_.at(krows_, add(mul(j, s_.padded_head_dim()), hv * s_.lanes)),
-                              vector_align());
-        for (int64_t qi = 0; qi < count; ++qi) {
-          auto* ds = vec_.broadcast(vec_.at(ds_, add(j, qi * s_.key_block)));
-          b_.CreateStore(vec_.fma(ds, key, b_.CreateLoad(vec_.type(), slots[qi])), slots[qi]);
-        }
-      });
-      for (int64_t qi = 0; qi < count; ++qi) acc[qi] = b_.CreateLoad(vec_.type(), slots[qi]);
+    const int64_t width = hv1 - hv0;
+    // A loop over the keys, unrolled by kKeyUnroll, rather than key_block straight-line copies:
+    // the same speed at a fraction of the code (this body is emitted per step shape).
+    emit_unrolled_loop(b_, block.valid, kKeyUnroll, "dq_keys", [&](llvm::Value* j) {
+      std::vector<llvm::Value*> keys;
+      for (int64_t hv = hv0; hv < hv1; ++hv)
+        keys.push_back(vec_.load(vec_.at(krows_, add(mul(j, s_.padded_head_dim()), hv * s_.lanes)),
+                                 vector_align()));
       for (int64_t qi = 0; qi < count; ++qi) {
-        if (partial)
-          vec_.store_first(acc[qi], rows[qi], static_cast<int>(last_active));
-        else
-          vec_.store(acc[qi], rows[qi]);
+        auto* ds = vec_.broadcast(vec_.at(ds_, add(j, qi * s_.key_block)));
+        for (int64_t w = 0; w < width; ++w) {
+          auto* slot = slots[qi * width + w];
+          b_.CreateStore(vec_.fma(ds, keys[w], b_.CreateLoad(vec_.type(), slot)), slot);
+        }
       }
-    }
+    });
+    for (int64_t qi = 0; qi < count; ++qi)
+      for (int64_t w = 0; w < width; ++w) {
+        auto* value = b_.CreateLoad(vec_.type(), slots[qi * width + w]);
+        if (partial(hv0 + w))
+          vec_.store_first(value, rows[qi * width + w], static_cast<int>(last_active));
+        else
+          vec_.store(value, rows[qi * width + w]);
+      }
   }
 
   // dk[key][dim] = ln 2 * dK^T[dim][key] (q was pre-scaled by scale*log2 e, dk wants scale) and
