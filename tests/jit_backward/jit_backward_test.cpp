@@ -181,8 +181,9 @@ TEST_F(BackwardExecutor, RejectsSavedActivationsOfAnotherBatch) {
                InvalidArgument);
 }
 
-TEST_F(BackwardExecutor, ForwardWithoutSavingSkipsTheLse) {
-  // lse is written only through the saved activations; a plain forward leaves args.lse null.
+TEST_F(BackwardExecutor, SavingChangesNothingInTheForward) {
+  // With saved activations the attention kernel also writes lse; y must come out bit for bit the
+  // same, and the saved buffers sized for the batch.
   const Problem<float> p(spec_, 1, 4);
   std::vector<float> y(p.x.size()), y_saved(p.x.size());
   run_plan<float>(*compiled_, plan_, 1, p.x.data(), p.weights(), y.data(), pool_);
