@@ -453,8 +453,9 @@ AttentionSchedule default_attention_backward_schedule(const AttentionSpec& spec,
                           std::to_string(bits) + " bits, got " + std::to_string(target.vector_bits));
   AttentionSchedule schedule;
   schedule.lanes = target.vector_bits / bits;
-  schedule.key_block = 2 * schedule.lanes;
-  schedule.query_block = target.vector_bits >= 512 ? 4 : 2;
+  const bool wide = target.vector_bits >= 512;
+  schedule.key_block = (wide ? 3 : 2) * schedule.lanes;
+  schedule.query_block = wide ? 4 : 2;
   return schedule;
 }
 

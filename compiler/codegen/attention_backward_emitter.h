@@ -33,8 +33,9 @@ void emit_attention_backward_kernel(llvm::Module& module, const AttentionSpec& s
                                     const AttentionSchedule& schedule, const TargetInfo& target,
                                     const std::string& name);
 
-// key_block = two vectors of keys, query_block = 4 queries per step (2 with 16 registers): the
-// S and dP tiles, then the P and dS tiles, fill about 20 registers.
+// 32 registers: key_block = three vectors of keys, query_block = 4 queries per step (the S and dP
+// tiles, then the P and dS tiles, take 24 registers; measured a little ahead of two vectors, in
+// noisy runs). 16 registers: two vectors and 2 queries (12).
 AttentionSchedule default_attention_backward_schedule(const AttentionSpec& spec,
                                                       const TargetInfo& target);
 
