@@ -220,8 +220,17 @@ class AttentionBackwardEmitter {
       dattn_rows.push_back(vec_.at(dattn_head_, mul(add(first, qi), s_.channels)));
     }
     const Tile p_ds = scores_and_dp(block, q_rows, dattn_rows, first, count, diagonal);
-    accumulate_key_gradients(block, q_rows, dattn_rows, p_ds, count);
-    accumulate_dq(block, first, count);
+    accumulate_key_gradients(block, q_rows, dattn_rows, p_ds, first, count, diagonal);
+    accumulate_dq(block, first, count, diagonal);
+  }
+
+  // Key block.first + kv*lanes + l is hidden from query first + qi when it comes later: when
+  // kv*lanes - qi + l > first - block.first. `offset` is the splat of first - block.first.
+  llvm::Value* diagonal_offset(const KeyBlock& block, llvm::Value* first) {
+    return vec_.splat(b_.CreateTrunc(b_.CreateSub(first, block.first), b_.getInt32Ty()));
+  }
+  llvm::Value* hidden(llvm::Value* offset, int64_t qi, int64_t kv) {
+    return b_.CreateICmpSGT(vec_.iota_i32(kv * s_.lanes - qi), offset);
   }
 
   // Returns a tile of 2*count rows: P for each query, then dS; also stores dS to the stack for dq.
@@ -256,8 +265,7 @@ class AttentionBackwardEmitter {
 
     auto* log2e = vec_.constant(std::numbers::log2e);
     auto* minus_inf = vec_.constant(-std::numeric_limits<double>::infinity());
-    auto* offset = diagonal ? vec_.splat(b_.CreateTrunc(b_.CreateSub(first, block.first), b_.getInt32Ty()))
-                            : nullptr;
+    auto* offset = diagonal ? diagonal_offset(block, first) : nullptr;
     Tile out(2 * count);
     for (int64_t qi = 0; qi < count; ++qi) {
       auto* row = add(first, qi);
@@ -265,10 +273,7 @@ class AttentionBackwardEmitter {
       auto* delta = vec_.broadcast(vec_.at(delta_head_, row));
       for (int64_t kv = 0; kv < kvs; ++kv) {
         llvm::Value* s = b_.CreateLoad(vec_.type(), s_slots[qi * kvs + kv]);
-        // Key first_key + kv*lanes + l is hidden from query first + qi when it comes later:
-        // when kv*lanes - qi + l > first - first_key.
-        if (diagonal)
-          s = b_.CreateSelect(b_.CreateICmpSGT(vec_.iota_i32(kv * s_.lanes - qi), offset), minus_inf, s);
+        if (diagonal) s = b_.CreateSelect(hidden(offset, qi, kv), minus_inf, s);
         const int64_t real = block.valid - kv * s_.lanes;
         if (real < s_.lanes) s = b_.CreateSelect(padding_lanes(real), minus_inf, s);
         auto* p = emit_exp2(b_, b_.CreateFSub(s, lse2), Exp2Range::BelowMaxExp);
@@ -290,9 +295,13 @@ class AttentionBackwardEmitter {
   }
 
   // dV^T[dim][key] += sum_q dattn[q][dim] * P[q][key]; dK^T[dim][key] += sum_q q[q][dim] * dS[q][key].
+  // On the diagonal a hidden key's P and dS are 0 (dS is NaN when dP is not finite), and 0 times
+  // a NaN or infinite dattn or q is NaN: the hidden lanes keep their accumulators (masked FMAs),
+  // so a query never reaches the gradients of the keys after it.
   void accumulate_key_gradients(const KeyBlock& block, const std::vector<llvm::Value*>& q_rows,
                                 const std::vector<llvm::Value*>& dattn_rows, const Tile& pds,
-                                int64_t count) {
+                                llvm::Value* first, int64_t count, bool diagonal) {
+    llvm::Value* offset = diagonal ? diagonal_offset(block, first) : nullptr;
     emit_unrolled_loop(b_, s_.head_dim, kHeadDimUnroll, "dkv", [&](llvm::Value* dim) {
       std::vector<llvm::Value*> dv, dk;
       for (int64_t kv = 0; kv < block.vectors; ++kv) {
@@ -303,8 +312,15 @@ class AttentionBackwardEmitter {
         auto* grad = vec_.broadcast(vec_.at(dattn_rows[qi], dim));
         auto* query = vec_.broadcast(vec_.at(q_rows[qi], dim));
         for (int64_t kv = 0; kv < block.vectors; ++kv) {
-          dv[kv] = vec_.fma(grad, pds[qi][kv], dv[kv]);
-          dk[kv] = vec_.fma(query, pds[count + qi][kv], dk[kv]);
+          auto* new_dv = vec_.fma(grad, pds[qi][kv], dv[kv]);
+          auto* new_dk = vec_.fma(query, pds[count + qi][kv], dk[kv]);
+          if (offset) {
+            auto* hide = hidden(offset, qi, kv);
+            new_dv = b_.CreateSelect(hide, dv[kv], new_dv);
+            new_dk = b_.CreateSelect(hide, dk[kv], new_dk);
+          }
+          dv[kv] = new_dv;
+          dk[kv] = new_dk;
         }
       }
       for (int64_t kv = 0; kv < block.vectors; ++kv) {
@@ -317,15 +333,16 @@ class AttentionBackwardEmitter {
   // dq[q][...] += sum over the block's real keys of dS[q][key] * scale*K[key][...], vectorised
   // along the head dimension (the last vector masked to head_dim). Head vectors go in groups whose
   // accumulators (count x group) fit the registers, so each key's K vectors and each dS broadcast
-  // are loaded once per group rather than once per head vector.
-  void accumulate_dq(const KeyBlock& block, llvm::Value* first, int64_t count) {
+  // are loaded once per group rather than once per head vector. On the diagonal a key after its
+  // query is left out (its dS is 0 or NaN, its K row may be NaN), as in accumulate_key_gradients.
+  void accumulate_dq(const KeyBlock& block, llvm::Value* first, int64_t count, bool diagonal) {
     const int64_t group = std::max<int64_t>(1, kDqAccumulators / count);
     for (int64_t hv0 = 0; hv0 < s_.head_vectors; hv0 += group)
-      accumulate_dq_vectors(block, first, count, hv0, std::min(s_.head_vectors, hv0 + group));
+      accumulate_dq_vectors(block, first, count, hv0, std::min(s_.head_vectors, hv0 + group), diagonal);
   }
 
   void accumulate_dq_vectors(const KeyBlock& block, llvm::Value* first, int64_t count, int64_t hv0,
-                             int64_t hv1) {
+                             int64_t hv1, bool diagonal) {
     const int64_t last_active = s_.head_dim - (s_.head_vectors - 1) * s_.lanes;
     auto partial = [&](int64_t hv) { return hv == s_.head_vectors - 1 && last_active < s_.lanes; };
     // Accumulators in stack slots that SROA keeps in registers across the key loop.
@@ -339,6 +356,8 @@ class AttentionBackwardEmitter {
                        slots.back());
       }
     const int64_t width = hv1 - hv0;
+    // Key block.first + j comes after query first + qi when j > first - block.first + qi.
+    llvm::Value* lead = diagonal ? b_.CreateSub(first, block.first) : nullptr;
     // A loop over the keys, unrolled by kKeyUnroll, rather than key_block straight-line copies:
     // the same speed at a fraction of the code (this body is emitted per step shape).
     emit_unrolled_loop(b_, block.valid, kKeyUnroll, "dq_keys", [&](llvm::Value* j) {
@@ -348,9 +367,12 @@ class AttentionBackwardEmitter {
                                  vector_align()));
       for (int64_t qi = 0; qi < count; ++qi) {
         auto* ds = vec_.broadcast(vec_.at(ds_, add(j, qi * s_.key_block)));
+        llvm::Value* hide = lead ? b_.CreateICmpSGT(j, add(lead, qi)) : nullptr;
         for (int64_t w = 0; w < width; ++w) {
           auto* slot = slots[qi * width + w];
-          b_.CreateStore(vec_.fma(ds, keys[w], b_.CreateLoad(vec_.type(), slot)), slot);
+          auto* old = b_.CreateLoad(vec_.type(), slot);
+          auto* sum = vec_.fma(ds, keys[w], old);
+          b_.CreateStore(hide ? b_.CreateSelect(hide, old, sum) : sum, slot);
         }
       }
     });

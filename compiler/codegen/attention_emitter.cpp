@@ -277,22 +277,31 @@ class AttentionEmitter {
   }
 
   // Key first+j is hidden from query q0+q*lanes+l when first+j > q0+q*lanes+l, i.e. when
-  // first-q0 > q*lanes+l-j: one splat per block, one compare and select per score vector.
-  void mask_future_keys(const KeyBlock& block, ScoreTile& tile) {
-    auto* offset = vec_.splat(b_.CreateTrunc(b_.CreateSub(block.first_key, q0_), b_.getInt32Ty()));
-    auto* minus_inf = vec_.constant(-std::numeric_limits<double>::infinity());
-    for (int64_t j = 0; j < block.size; ++j)
-      for (int64_t q = 0; q < s_.query_vectors; ++q) {
-        auto* hidden = b_.CreateICmpSGT(offset, vec_.iota_i32(q * s_.lanes - j));
-        tile[j][q] = b_.CreateSelect(hidden, minus_inf, tile[j][q]);
-      }
+  // first-q0 > q*lanes+l-j: one splat per block (`offset`, from hidden_offset), one compare per
+  // score vector.
+  llvm::Value* hidden_offset(const KeyBlock& block) {
+    return vec_.splat(b_.CreateTrunc(b_.CreateSub(block.first_key, q0_), b_.getInt32Ty()));
+  }
+  llvm::Value* hidden(llvm::Value* offset, int64_t j, int64_t q) {
+    return b_.CreateICmpSGT(offset, vec_.iota_i32(q * s_.lanes - j));
   }
 
-  // Acc[i][qv] += sum_j V[first + j][i] * P[j][qv].
+  void mask_future_keys(const KeyBlock& block, ScoreTile& tile) {
+    auto* offset = hidden_offset(block);
+    auto* minus_inf = vec_.constant(-std::numeric_limits<double>::infinity());
+    for (int64_t j = 0; j < block.size; ++j)
+      for (int64_t q = 0; q < s_.query_vectors; ++q)
+        tile[j][q] = b_.CreateSelect(hidden(offset, j, q), minus_inf, tile[j][q]);
+  }
+
+  // Acc[i][qv] += sum_j V[first + j][i] * P[j][qv]. In masked blocks a hidden key's P is 0, but
+  // 0 * v is NaN for a NaN or infinite v: the hidden lanes keep their accumulator instead (a
+  // masked FMA on AVX-512), so a later token never reaches an earlier one's output.
   void accumulate_pv(const KeyBlock& block, const ScoreTile& p) {
     std::vector<llvm::Value*> rows;
     for (int64_t j = 0; j < block.size; ++j)
       rows.push_back(vec_.at(v_head_, mul(add(block.first_key, j), s_.channels)));
+    llvm::Value* offset = block.masked ? hidden_offset(block) : nullptr;
     // One broadcast value live at a time: the P tile already fills most of the registers.
     emit_unrolled_loop(b_, s_.head_dim, kHeadDimUnroll, "pv", [&](llvm::Value* i) {
       std::vector<llvm::Value*> acc;
@@ -300,7 +309,10 @@ class AttentionEmitter {
         acc.push_back(vec_.load(row_at(acc_, i, q), vector_align()));
       for (int64_t j = 0; j < block.size; ++j) {
         auto* value = vec_.broadcast(vec_.at(rows[j], i));
-        for (int64_t q = 0; q < s_.query_vectors; ++q) acc[q] = vec_.fma(value, p[j][q], acc[q]);
+        for (int64_t q = 0; q < s_.query_vectors; ++q) {
+          auto* sum = vec_.fma(value, p[j][q], acc[q]);
+          acc[q] = offset ? b_.CreateSelect(hidden(offset, j, q), acc[q], sum) : sum;
+        }
       }
       for (int64_t q = 0; q < s_.query_vectors; ++q)
         vec_.store(acc[q], row_at(acc_, i, q), vector_align());

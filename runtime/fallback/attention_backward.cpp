@@ -92,7 +92,8 @@ HWY_INLINE void probabilities_and_score_gradients(D d, size_t rows, T scale, con
       const size_t at = r * block + v * lanes;
       const V query_lse = kLanes == Lanes::Keys ? hn::Set(d, lse[r]) : hn::Load(d, lse + v * lanes);
       const V query_dot = kLanes == Lanes::Keys ? hn::Set(d, dot[r]) : hn::Load(d, dot + v * lanes);
-      // Masked scores are -inf, so their probability is exactly 0 and so is their dS.
+      // Masked scores are -inf, so their probability is exactly 0; their dS is 0 too unless dP is
+      // not finite, and accumulate_rows leaves those lanes out either way.
       const V p = hn::Exp(d, hn::Sub(hn::Load(d, probs + at), query_lse));
       hn::Store(p, d, probs + at);
       hn::Store(hn::Mul(hn::Mul(p, scale_v), hn::Sub(hn::Load(d, d_scores + at), query_dot)), d, d_scores + at);
@@ -121,8 +122,11 @@ void key_block_gradients(D d, const BackwardHead<T>& h, T scale, int64_t first_k
                             s.d_scores.get(), nullptr);
     probabilities_and_score_gradients<Lanes::Keys>(d, rows, scale, h.lse + query0, h.dot + query0, s.probs.get(),
                                                    s.d_scores.get());
-    accumulate_rows(d, rows, dim, d_out_rows, h.stride, s.probs.get(), nullptr, s.second_grad_t.get());
-    accumulate_rows(d, rows, dim, q_rows, h.stride, s.d_scores.get(), nullptr, s.first_grad_t.get());
+    const CausalRows mask{h.causal, query0, first_key};
+    accumulate_rows<Lanes::Keys>(d, rows, dim, d_out_rows, h.stride, s.probs.get(), nullptr, mask,
+                                 s.second_grad_t.get());
+    accumulate_rows<Lanes::Keys>(d, rows, dim, q_rows, h.stride, s.d_scores.get(), nullptr, mask,
+                                 s.first_grad_t.get());
   }
   const size_t offset = static_cast<size_t>(first_key) * h.stride;
   scatter_transposed(block, keys, dim, s.first_grad_t.get(), static_cast<const T*>(nullptr), h.dk + offset, h.stride);
@@ -155,7 +159,8 @@ void query_block_gradients(D d, const BackwardHead<T>& h, T scale, int64_t first
                                s.second_t.get(), false, key0, first_query, s.d_scores.get(), nullptr);
     probabilities_and_score_gradients<Lanes::Queries>(d, rows, scale, s.lane_lse.get(), s.lane_dot.get(),
                                                       s.probs.get(), s.d_scores.get());
-    accumulate_rows(d, rows, dim, k_rows, h.stride, s.d_scores.get(), nullptr, s.first_grad_t.get());
+    accumulate_rows<Lanes::Queries>(d, rows, dim, k_rows, h.stride, s.d_scores.get(), nullptr,
+                                    CausalRows{h.causal, key0, first_query}, s.first_grad_t.get());
   }
   scatter_transposed(block, queries, dim, s.first_grad_t.get(), static_cast<const T*>(nullptr), h.dq + offset,
                      h.stride);

@@ -116,7 +116,8 @@ void attend_query_block(D d, const CoreShape& shape, T scale, const T* q, const 
                                first_query, scores, tile_max);
     V rescale[kBlockVectors];
     softmax_tile(d, keys, tile_max, scores, row_max, row_sum, rescale);
-    accumulate_rows(d, keys, head_dim, v + key0 * shape.channels, stride, scores, rescale, ot);
+    accumulate_rows<Lanes::Queries>(d, keys, head_dim, v + key0 * shape.channels, stride, scores, rescale,
+                                    CausalRows{shape.causal, key0, first_query}, ot);
   }
 
   if (lse) {

@@ -10,6 +10,7 @@
 #define FLASHJIT_RUNTIME_FALLBACK_ATTENTION_TILES_INL_H_
 #endif
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -28,10 +29,19 @@ inline constexpr size_t kTileRows = kVectorRegisters >= 32 ? 8 : 4;
 // What the lanes of a block hold; decides which side of the causal diagonal is hidden.
 enum class Lanes { Queries, Keys };
 
+// The lanes of vector v of a block that the causal mask hides from a row: lane - row =
+// lead + v * lanes + lane index (small integers, exact in T), where lead is the first lane's token
+// index minus the row's. Hidden: a key after its query, i.e. lane < row for query lanes, lane > row
+// for key lanes.
+template <Lanes kLanes, class D, typename T = hn::TFromD<D>>
+HWY_INLINE hn::Mask<D> hidden_lanes(D d, int64_t lead, size_t v) {
+  const hn::Vec<D> lane_minus_row = hn::Iota(d, static_cast<T>(lead + static_cast<int64_t>(v * hn::Lanes(d))));
+  return kLanes == Lanes::Queries ? hn::Lt(lane_minus_row, hn::Zero(d)) : hn::Gt(lane_minus_row, hn::Zero(d));
+}
+
 // Scores of kRows consecutive rows against the block: scores[r][:] = sum_c rows[r][c] * lanes_t[c][:].
 // When `masked`, scores past the causal diagonal become -inf; `lead` is the first lane's token
-// index minus the first row's, so lane - row = lead - r + lane (small integers, exact in T). When
-// tile_max is given, the rows are folded into it.
+// index minus the first row's. When tile_max is given, the rows are folded into it.
 template <size_t kRows, Lanes kLanes, class D, typename T = hn::TFromD<D>>
 HWY_INLINE void score_tile(D d, size_t head_dim, const T* HWY_RESTRICT rows, size_t row_stride,
                            const T* HWY_RESTRICT lanes_t, T* HWY_RESTRICT scores, bool masked, int64_t lead,
@@ -62,14 +72,7 @@ HWY_INLINE void score_tile(D d, size_t head_dim, const T* HWY_RESTRICT rows, siz
     FLASHJIT_UNROLL_TILE
     for (size_t v = 0; v < kBlockVectors; ++v) {
       V s = acc[r][v];
-      if (masked) {
-        const V lane_minus_row =
-            hn::Iota(d, static_cast<T>(lead - static_cast<int64_t>(r) + static_cast<int64_t>(v * lanes)));
-        // Hidden: a key after its query, i.e. lane < row for query lanes, lane > row for key lanes.
-        const auto hide = kLanes == Lanes::Queries ? hn::Lt(lane_minus_row, hn::Zero(d))
-                                                   : hn::Gt(lane_minus_row, hn::Zero(d));
-        s = hn::IfThenElse(hide, hidden, s);
-      }
+      if (masked) s = hn::IfThenElse(hidden_lanes<kLanes>(d, lead - static_cast<int64_t>(r), v), hidden, s);
       hn::Store(s, d, scores + r * block + v * lanes);
       if (tile_max) tile_max[v] = hn::Max(tile_max[v], s);
     }
@@ -96,11 +99,39 @@ HWY_INLINE void score_rows(D d, size_t count, size_t head_dim, const T* rows, si
   with_row_count<kTileRows - 1>(count - j, [&](auto tile_rows) { tile_at(j, tile_rows); });
 }
 
+// Where the causal mask crosses a block: rows are tokens first_row.., lanes tokens first_lane...
+// Rows whose lanes are all visible accumulate unmasked; the others skip their hidden lanes, whose
+// weight is 0 but whose row may be NaN or infinite (0 * inf is NaN): a hidden token must not reach
+// the output at all, as in the reference.
+struct CausalRows {
+  bool causal;
+  int64_t first_row;
+  int64_t first_lane;
+};
+
+// The rows [begin, end) of `count` that see every lane of a block of `block` lanes; the others
+// need the mask. Query lanes: row (a key) j sees them all when first_row + j <= first_lane; key
+// lanes: row (a query) j when first_row + j >= first_lane + block - 1.
+template <Lanes kLanes>
+HWY_INLINE void visible_rows(const CausalRows& mask, size_t count, size_t block, size_t& begin, size_t& end) {
+  begin = 0;
+  end = count;
+  if (!mask.causal) return;
+  const int64_t n = static_cast<int64_t>(count);
+  if (kLanes == Lanes::Queries) {
+    end = static_cast<size_t>(std::clamp<int64_t>(mask.first_lane - mask.first_row + 1, 0, n));
+  } else {
+    begin = static_cast<size_t>(
+        std::clamp<int64_t>(mask.first_lane + static_cast<int64_t>(block) - 1 - mask.first_row, 0, n));
+  }
+}
+
 // acc[r][:] = acc[r][:] (* rescale when given) + sum_j rows[j][r] * weights[j][:] for kRows columns
-// r of `count` rows.
-template <size_t kRows, class D, typename T = hn::TFromD<D>>
+// r of `count` rows, leaving out the pairs the causal mask hides.
+template <size_t kRows, Lanes kLanes, class D, typename T = hn::TFromD<D>>
 HWY_INLINE void accumulate_tile(D d, size_t count, const T* HWY_RESTRICT rows, size_t row_stride,
-                                const T* HWY_RESTRICT weights, const hn::Vec<D>* rescale, T* HWY_RESTRICT acc_t) {
+                                const T* HWY_RESTRICT weights, const hn::Vec<D>* rescale, const CausalRows& mask,
+                                T* HWY_RESTRICT acc_t) {
   using V = hn::Vec<D>;
   const size_t lanes = hn::Lanes(d);
   const size_t block = kBlockVectors * lanes;
@@ -113,7 +144,7 @@ HWY_INLINE void accumulate_tile(D d, size_t count, const T* HWY_RESTRICT rows, s
       if (rescale) acc[r][v] = hn::Mul(acc[r][v], rescale[v]);
     }
   }
-  for (size_t j = 0; j < count; ++j) {
+  auto add_row = [&](size_t j, auto masked) {
     V w[kBlockVectors];
     FLASHJIT_UNROLL_TILE
     for (size_t v = 0; v < kBlockVectors; ++v) w[v] = hn::Load(d, weights + j * block + v * lanes);
@@ -121,9 +152,21 @@ HWY_INLINE void accumulate_tile(D d, size_t count, const T* HWY_RESTRICT rows, s
     for (size_t r = 0; r < kRows; ++r) {
       const V row = hn::Set(d, rows[j * row_stride + r]);
       FLASHJIT_UNROLL_TILE
-      for (size_t v = 0; v < kBlockVectors; ++v) acc[r][v] = hn::MulAdd(row, w[v], acc[r][v]);
+      for (size_t v = 0; v < kBlockVectors; ++v) {
+        if constexpr (decltype(masked)::value) {
+          const auto hide = hidden_lanes<kLanes>(d, mask.first_lane - mask.first_row - static_cast<int64_t>(j), v);
+          acc[r][v] = hn::IfThenElse(hide, acc[r][v], hn::MulAdd(row, w[v], acc[r][v]));
+        } else {
+          acc[r][v] = hn::MulAdd(row, w[v], acc[r][v]);
+        }
+      }
     }
-  }
+  };
+  size_t begin = 0, end = count;
+  visible_rows<kLanes>(mask, count, block, begin, end);
+  for (size_t j = 0; j < begin; ++j) add_row(j, std::true_type{});
+  for (size_t j = begin; j < end; ++j) add_row(j, std::false_type{});
+  for (size_t j = end; j < count; ++j) add_row(j, std::true_type{});
   FLASHJIT_UNROLL_TILE
   for (size_t r = 0; r < kRows; ++r) {
     FLASHJIT_UNROLL_TILE
@@ -132,17 +175,19 @@ HWY_INLINE void accumulate_tile(D d, size_t count, const T* HWY_RESTRICT rows, s
 }
 
 // acc_t[c][:] = acc_t[c][:] (* rescale) + sum_j rows[j][c] * weights[j][:] for every c < head_dim:
-// Rows^T . Weights over `count` rows, in register tiles of columns.
-template <class D, typename T = hn::TFromD<D>>
+// Rows^T . Weights over `count` rows, in register tiles of columns, without the pairs the causal
+// mask hides (kLanes says what the lanes hold).
+template <Lanes kLanes, class D, typename T = hn::TFromD<D>>
 HWY_INLINE void accumulate_rows(D d, size_t count, size_t head_dim, const T* rows, size_t row_stride,
-                                const T* weights, const hn::Vec<D>* rescale, T* acc_t) {
+                                const T* weights, const hn::Vec<D>* rescale, const CausalRows& mask, T* acc_t) {
   const size_t block = kBlockVectors * hn::Lanes(d);
   size_t c = 0;
   for (; c + kTileRows <= head_dim; c += kTileRows) {
-    accumulate_tile<kTileRows>(d, count, rows + c, row_stride, weights, rescale, acc_t + c * block);
+    accumulate_tile<kTileRows, kLanes>(d, count, rows + c, row_stride, weights, rescale, mask, acc_t + c * block);
   }
   with_row_count<kTileRows - 1>(head_dim - c, [&](auto tile_rows) {
-    accumulate_tile<decltype(tile_rows)::value>(d, count, rows + c, row_stride, weights, rescale, acc_t + c * block);
+    accumulate_tile<decltype(tile_rows)::value, kLanes>(d, count, rows + c, row_stride, weights, rescale, mask,
+                                                        acc_t + c * block);
   });
 }
 

@@ -1,6 +1,6 @@
 // Extreme values: logits around +-1e4 stay finite and match the reference; a NaN or an infinity in
-// the input turns the outputs that attend to it into NaN, on every engine, and leaves the rest
-// right. A hang here is caught by ctest's per-test TIMEOUT.
+// the input (or in the output's gradient) reaches exactly the outputs it reaches in the reference,
+// on every engine, and leaves the rest right. A hang here is caught by ctest's per-test TIMEOUT.
 #include <cmath>
 #include <limits>
 #include <ostream>
@@ -97,43 +97,65 @@ TEST_P(ExtremeValues, LogitsAroundTenThousandStayFinite) {
     expect_large_logits_finite<float>(GetParam());
 }
 
-// One poisoned input element in batch 0, token kPoisoned: every token that attends to it (all, or
-// with the causal mask those at or after it) comes out NaN in every channel; batch 1 stays finite
-// and right. Known limit of the fast engines with the causal mask: a key hidden from a query by
-// the mask still enters P.V in the block straddling the diagonal, as 0 * v, so a non-finite v
-// turns the earlier tokens of its batch element into NaN too (never into a wrong finite number).
+// One poisoned element in batch 0, token kPoisoned, of the input (forward) or of the output's
+// gradient (backward). Causality decides which outputs may see it: forward, the tokens at or after
+// it (every token without the mask); backward, the tokens at or before it, whose keys and values
+// the poisoned query's gradient reaches. Every engine must match the reference position by
+// position: NaN or infinite where the reference is, finite and equal to it everywhere else. The
+// fast engines used to add a key hidden by the mask as 0 * v in the block straddling the diagonal
+// (and 0 * dO, 0 * dS backward), which turned a non-finite late token into NaN in earlier outputs.
 constexpr int64_t kPoisoned = 3;
+
+// Checks y against the reference's want position by position; `reached(b, t)` says which outputs
+// the poison reaches, which the reference must confirm, so the comparison is never vacuous.
+template <typename T, class Reached>
+void expect_same_non_finite(const Tensor<T>& y, const Tensor<T>& want, const LayerShape& s, double tolerance,
+                            Reached reached) {
+  const int64_t c_dim = s.channels();
+  for (int64_t b = 0; b < s.batch; ++b)
+    for (int64_t t = 0; t < s.n; ++t) {
+      bool any_non_finite = false;
+      for (int64_t ch = 0; ch < c_dim; ++ch) {
+        const int64_t i = (b * s.n + t) * c_dim + ch;
+        const double got = static_cast<double>(y[i]), expected = static_cast<double>(want[i]);
+        if (!std::isfinite(expected)) {
+          any_non_finite = true;
+          ASSERT_FALSE(std::isfinite(got)) << "batch " << b << " token " << t << " channel " << ch << ": " << got
+                                           << ", the reference has " << expected;
+          continue;
+        }
+        ASSERT_TRUE(std::isfinite(got)) << "batch " << b << " token " << t << " channel " << ch << ": " << got
+                                        << ", the reference has " << expected;
+        ASSERT_LE(std::abs(got - expected) / std::max(1.0, std::abs(expected)), tolerance)
+            << "batch " << b << " token " << t << " channel " << ch;
+      }
+      ASSERT_EQ(any_non_finite, reached(b, t)) << "reference, batch " << b << " token " << t;
+    }
+}
 
 template <typename T>
 void expect_poison_propagates(const ValueCase& c, T poison) {
   const LayerShape s = value_shape(c.causal);
   auto pair = make_layer_pair<T>(s, c.flash ? kAlwaysFlash : kAlwaysStandard, c.engine);
   auto x = reference::random_tensor<T>(s.input_shape(), 43);
-  x[kPoisoned * s.channels() + 1] = poison;
-  const Tensor<T> y = pair.layer.forward(x);
-  const Tensor<T> want = pair.oracle.forward(x);
-  const int64_t c_dim = s.channels();
-  for (int64_t b = 0; b < s.batch; ++b)
-    for (int64_t t = 0; t < s.n; ++t) {
-      const bool sees_poison = b == 0 && (!c.causal || t >= kPoisoned);
-      const bool may_be_nan = b == 0 && c.engine != Engine::Reference;
-      for (int64_t ch = 0; ch < c_dim; ++ch) {
-        const int64_t i = (b * s.n + t) * c_dim + ch;
-        const double got = static_cast<double>(y[i]), expected = static_cast<double>(want[i]);
-        if (sees_poison) {
-          ASSERT_TRUE(std::isnan(got)) << "token " << t << " channel " << ch << ": " << got;
-          ASSERT_TRUE(std::isnan(expected)) << "reference, token " << t << " channel " << ch;
-          continue;
-        }
-        ASSERT_TRUE(std::isfinite(expected)) << "reference, batch " << b << " token " << t;
-        if (may_be_nan && std::isnan(got)) continue;
-        ASSERT_TRUE(std::isfinite(got)) << "batch " << b << " token " << t;
-        ASSERT_LE(std::abs(got - expected) / std::max(1.0, std::abs(expected)), kForwardTolerance<T>);
-      }
-    }
-  // Backward through the poisoned forward finishes too.
-  const Tensor<T> dx = pair.layer.backward(reference::random_tensor<T>(s.input_shape(), 44));
-  EXPECT_EQ(dx.shape(), x.shape());
+  const int64_t poisoned = kPoisoned * s.channels() + 1;
+  {
+    SCOPED_TRACE("forward, poisoned input");
+    auto bad_x = x;
+    bad_x[poisoned] = poison;
+    expect_same_non_finite(pair.layer.forward(bad_x), pair.oracle.forward(bad_x), s, kForwardTolerance<T>,
+                           [&](int64_t b, int64_t t) { return b == 0 && (!c.causal || t >= kPoisoned); });
+    // Backward through the poisoned forward finishes too.
+    const Tensor<T> dx = pair.layer.backward(reference::random_tensor<T>(s.input_shape(), 44));
+    EXPECT_EQ(dx.shape(), x.shape());
+  }
+  SCOPED_TRACE("backward, poisoned output gradient");
+  pair.layer.forward(x);
+  pair.oracle.forward(x);
+  auto dy = reference::random_tensor<T>(s.input_shape(), 45);
+  dy[poisoned] = poison;
+  expect_same_non_finite(pair.layer.backward(dy), pair.oracle.backward(dy), s, kBackwardTolerance<T>,
+                         [&](int64_t b, int64_t t) { return b == 0 && (!c.causal || t <= kPoisoned); });
 }
 
 template <typename T>
