@@ -172,6 +172,44 @@ std::string describe_kernel(const PlannedKernel& k) {
   return text + " " + describe_projection(k.projection);
 }
 
+// The seven backward kernels, in run order after the QKV projection.
+void add_backward_kernels(KernelPlan& plan, const AttentionSchedule& attention_backward) {
+  auto backward = [](std::string suffix, PlannedKernel::Kind kind) {
+    PlannedKernel k;
+    k.name = std::move(suffix);
+    k.kind = kind;
+    k.pass = PlannedKernel::Pass::Backward;
+    return k;
+  };
+  auto gradient = [&](std::string suffix, GradientGemm g) {
+    PlannedKernel k = backward(std::move(suffix), PlannedKernel::Kind::GradientGemm);
+    k.gradient = g;
+    k.projection = default_gradient_schedule(plan.spec, g, plan.target);
+    return k;
+  };
+  plan.kernels.push_back(backward("transpose_weights", PlannedKernel::Kind::TransposeWeights));
+  plan.kernels.push_back(gradient("grad_attention", GradientGemm::Attention));
+  PlannedKernel attend_backward =
+      backward("attention_backward", PlannedKernel::Kind::AttentionBackward);
+  attend_backward.attention = attention_backward;
+  plan.kernels.push_back(attend_backward);
+  plan.kernels.push_back(gradient("grad_input", GradientGemm::Input));
+  plan.kernels.push_back(gradient("grad_qkv_weights", GradientGemm::QkvWeights));
+  plan.kernels.push_back(gradient("grad_out_weight", GradientGemm::OutWeight));
+  plan.kernels.push_back(gradient("grad_out_bias", GradientGemm::OutBias));
+}
+
+// Names: spec, CPU and a hash of everything else the code depends on (features, schedules, the
+// kernel list), so two plans that differ in any of them (the forward and the backward plan of one
+// spec, both linked into one JIT, included) never export the same symbol.
+void name_kernels(KernelPlan& plan) {
+  std::string identity = plan.target.features + "|" + std::to_string(plan.target.vector_bits);
+  for (const PlannedKernel& k : plan.kernels) identity += "|" + k.name + ":" + describe_kernel(k);
+  const std::string prefix = fmt::format("fj_{}_{}_{:08x}_", plan.spec.key(),
+                                         c_identifier(plan.target.cpu), fnv1a(identity));
+  for (PlannedKernel& k : plan.kernels) k.name = prefix + k.name;
+}
+
 }  // namespace
 
 const char* to_string(Projection p) {
@@ -180,6 +218,15 @@ const char* to_string(Projection p) {
     case Projection::K: return "k";
     case Projection::V: return "v";
     case Projection::Out: return "out";
+  }
+  return "?";
+}
+
+const char* to_string(KernelPasses passes) {
+  switch (passes) {
+    case KernelPasses::Forward: return "forward";
+    case KernelPasses::Backward: return "backward";
+    case KernelPasses::All: return "all";
   }
   return "?";
 }
@@ -286,12 +333,15 @@ std::string KernelPlan::to_text() const {
 }
 
 KernelPlan plan_kernels(const AttentionSpec& spec, const TargetInfo& target,
-                        const PlanOverrides& overrides) {
+                        const PlanOverrides& overrides, KernelPasses passes) {
   validate_spec(spec);
   validate_target(target);
   KernelPlan plan;
   plan.spec = spec;
   plan.target = target;
+  plan.passes = passes;
+  const bool forward = passes != KernelPasses::Backward;
+  const bool backward = passes != KernelPasses::Forward;
 
   const bool fuse = overrides.fuse_qkv.value_or(true);
   const ProjectionSchedule qkv =
@@ -322,44 +372,16 @@ KernelPlan plan_kernels(const AttentionSpec& spec, const TargetInfo& target,
       plan.kernels.push_back(projection(std::string("project_") + to_string(p), {p}, qkv));
   }
   for (PlannedKernel& k : plan.kernels) k.pass = PlannedKernel::Pass::Both;
-  PlannedKernel attend;
-  attend.name = "attention";
-  attend.kind = PlannedKernel::Kind::Attention;
-  attend.attention = attention;
-  plan.kernels.push_back(attend);
-  plan.kernels.push_back(projection("project_out", {Projection::Out}, out));
-
-  auto backward = [&](std::string suffix, PlannedKernel::Kind kind) {
-    PlannedKernel k;
-    k.name = std::move(suffix);
-    k.kind = kind;
-    k.pass = PlannedKernel::Pass::Backward;
-    return k;
-  };
-  auto gradient = [&](std::string suffix, GradientGemm g) {
-    PlannedKernel k = backward(std::move(suffix), PlannedKernel::Kind::GradientGemm);
-    k.gradient = g;
-    k.projection = default_gradient_schedule(spec, g, target);
-    return k;
-  };
-  plan.kernels.push_back(backward("transpose_weights", PlannedKernel::Kind::TransposeWeights));
-  plan.kernels.push_back(gradient("grad_attention", GradientGemm::Attention));
-  PlannedKernel attend_backward =
-      backward("attention_backward", PlannedKernel::Kind::AttentionBackward);
-  attend_backward.attention = attention_backward;
-  plan.kernels.push_back(attend_backward);
-  plan.kernels.push_back(gradient("grad_input", GradientGemm::Input));
-  plan.kernels.push_back(gradient("grad_qkv_weights", GradientGemm::QkvWeights));
-  plan.kernels.push_back(gradient("grad_out_weight", GradientGemm::OutWeight));
-  plan.kernels.push_back(gradient("grad_out_bias", GradientGemm::OutBias));
-
-  // Names: spec, CPU and a hash of everything else the code depends on (features, schedules), so
-  // two plans that differ in any of them never export the same symbol.
-  std::string identity = target.features + "|" + std::to_string(target.vector_bits);
-  for (const PlannedKernel& k : plan.kernels) identity += "|" + k.name + ":" + describe_kernel(k);
-  const std::string prefix = fmt::format("fj_{}_{}_{:08x}_", spec.key(), c_identifier(target.cpu),
-                                         fnv1a(identity));
-  for (PlannedKernel& k : plan.kernels) k.name = prefix + k.name;
+  if (forward) {
+    PlannedKernel attend;
+    attend.name = "attention";
+    attend.kind = PlannedKernel::Kind::Attention;
+    attend.attention = attention;
+    plan.kernels.push_back(attend);
+    plan.kernels.push_back(projection("project_out", {Projection::Out}, out));
+  }
+  if (backward) add_backward_kernels(plan, attention_backward);
+  name_kernels(plan);
   return plan;
 }
 

@@ -16,9 +16,10 @@
 //   grad_out_weight       dWo = o^T . dy               (summed over the batch)
 //   grad_out_bias         dbo = column sums of dy      (summed over the batch)
 //
-// One plan, one object: the forward and the backward of a spec are compiled, cached and dumped
-// together. The plan is plain data: codegen turns it into IR, the runtime sizes its workspaces
-// from it.
+// A plan holds the kernels of the passes it was asked for (KernelPasses): the layer compiles the
+// forward alone and the backward as a second plan on first use, so inference never pays for the
+// backward code; the AOT dump plans both into one object. The plan is plain data: codegen turns
+// it into IR, the runtime sizes its workspaces from it.
 #pragma once
 
 #include <cstdint>
@@ -94,9 +95,15 @@ struct BackwardWorkspaceSizes {
   int64_t wt = 0;     // [4C][C]
 };
 
+// Which passes a plan holds. Backward holds its own QKV projection (the backward recomputes q, k
+// and v with it), so it runs without the forward's object.
+enum class KernelPasses { Forward, Backward, All };
+const char* to_string(KernelPasses passes);  // "forward", "backward", "all"
+
 struct KernelPlan {
   AttentionSpec spec;
   TargetInfo target;
+  KernelPasses passes = KernelPasses::All;
   std::vector<PlannedKernel> kernels;
 
   // InvalidArgument for a negative batch or sizes that overflow int64 bytes.
@@ -117,10 +124,12 @@ struct PlanOverrides {
   std::optional<AttentionSchedule> attention_backward;
 };
 
-// Throws InvalidArgument for an invalid spec (non-positive sizes, heads not dividing channels,
-// sizes overflowing), a target without vectors, or an override out of range.
+// The kernels of `passes` in run order. Throws InvalidArgument for an invalid spec (non-positive
+// sizes, heads not dividing channels, sizes overflowing), a target without vectors, or an
+// override out of range (the overrides of a pass the plan leaves out are checked too).
 KernelPlan plan_kernels(const AttentionSpec& spec, const TargetInfo& target,
-                        const PlanOverrides& overrides = {});
+                        const PlanOverrides& overrides = {},
+                        KernelPasses passes = KernelPasses::All);
 
 // The schedule plan_kernels picks for projection `p` when not overridden.
 ProjectionSchedule default_projection_schedule(const AttentionSpec& spec, Projection p,

@@ -41,6 +41,22 @@ void require_positive(int64_t value, const char* name) {
 
 const char* bool_string(bool b) { return b ? "true" : "false"; }
 
+// What a JIT forward saved, with the attention output turned from the plan's [B][C][N] into the
+// fallback's [B][N][C].
+template <typename T>
+SavedActivations<T> row_major_saved(const SavedActivations<T>& jit, int64_t batch, const AttentionSpec& spec) {
+  const int64_t n = spec.seq_len;
+  const int64_t c = spec.channels;
+  SavedActivations<T> rows{jit.x, std::vector<T>(jit.attn.size()), jit.lse};
+  for (int64_t b = 0; b < batch; ++b) {
+    const T* from = jit.attn.data() + b * n * c;
+    T* to = rows.attn.data() + b * n * c;
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t i = 0; i < n; ++i) to[i * c + ch] = from[ch * n + i];
+  }
+  return rows;
+}
+
 }  // namespace
 
 template <typename T>
@@ -73,8 +89,10 @@ struct DiffusionAttention<T>::State {
   std::optional<Engine> backward_engine;
 
   // JIT kernels by AttentionSpec::key(): compile() builds the configured shape, forward builds
-  // other sequence lengths and layouts on first use.
+  // other sequence lengths and layouts on first use. The backward kernels of a spec are built by
+  // its first JIT backward (or by compile() with CompileOptions::training).
   std::map<std::string, LayerKernels> kernels;
+  std::map<std::string, LayerKernels> backward_kernels;
   const LayerKernels* last_kernels = nullptr;  // the ones compile() or the last JIT forward used
 
   bool last_used_flash = false;
@@ -97,6 +115,8 @@ struct DiffusionAttention<T>::State {
   AttentionSpec configured_spec() const;
   // Kernels for `spec`, compiled through the pipeline on first use. Throws CompileError.
   const LayerKernels& kernels_for(const AttentionSpec& spec, const DiffusionAttention& layer);
+  // The backward kernels of a spec whose forward kernels are built. Throws CompileError.
+  const LayerKernels& backward_kernels_for(const AttentionSpec& spec);
   std::string isa() const;
 };
 
@@ -125,6 +145,13 @@ const LayerKernels& DiffusionAttention<T>::State::kernels_for(const AttentionSpe
                                    built.plan.spec.key()));
   }
   return kernels.emplace(spec.key(), std::move(built)).first->second;
+}
+
+template <typename T>
+const LayerKernels& DiffusionAttention<T>::State::backward_kernels_for(const AttentionSpec& spec) {
+  if (auto it = backward_kernels.find(spec.key()); it != backward_kernels.end()) return it->second;
+  return backward_kernels.emplace(spec.key(), compile_backward_kernels(kernels.at(spec.key())))
+      .first->second;
 }
 
 template <typename T>
@@ -228,11 +255,24 @@ void DiffusionAttention<T>::State::run_backward(const T* dy, T* dx) {
     return;
   }
   if (forward_engine == Engine::Jit) {
-    // The kernels that ran the forward (kept per spec) hold the backward kernels too.
-    const LayerKernels& jit = kernels.at(last_spec.key());
-    run_backward_plan(*jit.compiled, jit.plan, last_batch, dy, weights(), fast_saved, dx, grads,
-                      ThreadPool::global());
-    backward_engine = Engine::Jit;
+    const LayerKernels* jit = nullptr;
+    try {
+      jit = &backward_kernels_for(last_spec);
+    } catch (const CompileError& e) {
+      // As in run_forward: a backward that cannot be built runs on the fallback, which reads the
+      // attention output row-major.
+      compile_fallback_reason =
+          fmt::format("{}; the backward of {} ran on the fallback engine", e.what(), last_spec.key());
+    }
+    if (jit) {
+      run_backward_plan(*jit->compiled, jit->plan, last_batch, dy, weights(), fast_saved, dx, grads,
+                        ThreadPool::global());
+      backward_engine = Engine::Jit;
+      return;
+    }
+    const SavedActivations<T> rows = row_major_saved(fast_saved, last_batch, last_spec);
+    fallback::backward(last_spec, last_batch, dy, weights(), rows, dx, grads, ThreadPool::global());
+    backward_engine = Engine::Fallback;
     return;
   }
   fallback::backward(last_spec, last_batch, dy, weights(), fast_saved, dx, grads, ThreadPool::global());
@@ -412,6 +452,12 @@ Diagnostics DiffusionAttention<T>::diagnostics() const {
   if (jit) {
     d.emplace_back("CacheSource", s.last_kernels->cache_source);
     for (const std::string& line : s.last_kernels->cache_diagnostics) d.emplace_back("CacheDiagnostic", line);
+    const auto backward = s.backward_kernels.find(s.last_kernels->plan.spec.key());
+    const LayerKernels* b = backward == s.backward_kernels.end() ? nullptr : &backward->second;
+    d.emplace_back("BackwardKernelName", b ? b->kernel_name : "none");
+    d.emplace_back("BackwardCompileMs", b ? fmt::format("{:.1f}", b->compile_ms) : "0");
+    if (b)
+      for (const std::string& line : b->cache_diagnostics) d.emplace_back("CacheDiagnostic", line);
   }
   return d;
 }
@@ -430,10 +476,14 @@ bool DiffusionAttention<T>::supports_jit_compilation() const {
 template <typename T>
 void DiffusionAttention<T>::compile(const CompileOptions& options) {
   State& s = *state_;
-  if (options.mcpu != s.mcpu) s.kernels.clear();  // kernels are specialised on the target too
+  if (options.mcpu != s.mcpu) {  // kernels are specialised on the target too
+    s.kernels.clear();
+    s.backward_kernels.clear();
+  }
   s.mcpu = options.mcpu;
+  const AttentionSpec spec = s.configured_spec();
   try {
-    s.last_kernels = &s.kernels_for(s.configured_spec(), *this);
+    s.last_kernels = &s.kernels_for(spec, *this);
   } catch (const CompileError& e) {
     if (!options.fallback_on_error) throw;
     s.compile_fallback_reason = fmt::format("{}; running on the {} engine", e.what(), to_string(s.engine));
@@ -441,6 +491,14 @@ void DiffusionAttention<T>::compile(const CompileOptions& options) {
   }
   s.compile_fallback_reason.clear();
   s.engine = Engine::Jit;
+  if (!options.training) return;
+  try {
+    s.backward_kernels_for(spec);
+  } catch (const CompileError& e) {
+    if (!options.fallback_on_error) throw;
+    s.compile_fallback_reason =
+        fmt::format("{}; the backward of {} runs on the fallback engine", e.what(), spec.key());
+  }
 }
 
 template <typename T>

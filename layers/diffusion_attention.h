@@ -36,6 +36,11 @@ struct CompileOptions {
   std::string mcpu = "host";
   // When the JIT cannot build, keep running on the fallback (diagnostics say why) instead of throwing.
   bool fallback_on_error = true;
+  // Also build the backward kernels now. Without it compile() builds only the forward (inference
+  // pays for no backward code) and the first backward after a JIT forward builds the backward
+  // kernels, a second plan and cache entry. A backward that cannot be built runs on the fallback
+  // (CompileFallbackReason says why); with training and fallback_on_error false, compile() throws.
+  bool training = false;
 };
 
 // Thread safety: one instance is not thread-safe (forward keeps state for backward); separate
@@ -116,8 +121,9 @@ class DiffusionAttention {
   ir::NodePtr export_computation_graph(std::vector<ir::NodePtr>& input_nodes, Layout layout,
                                        int64_t seq_len) const;
 
-  // Builds (or fetches from the cache) the specialised kernels for the configured shape; forward
-  // then runs them.
+  // Builds (or fetches from the cache) the specialised forward kernels for the configured shape
+  // (and the backward ones with options.training); forward then runs them. Diagnostics name the
+  // backward kernels built for the last JIT shape (BackwardKernelName, BackwardCompileMs).
   void compile(const CompileOptions& options = {});
   Engine engine() const;
   void set_engine(Engine engine);

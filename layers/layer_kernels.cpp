@@ -23,6 +23,24 @@ V take(llvm::Expected<V> value, const char* stage) {
   return std::move(*value);
 }
 
+using Clock = std::chrono::steady_clock;
+
+// `plan` through the kernel cache; compile_ms counts from `start`.
+LayerKernels build(KernelPlan plan, Clock::time_point start) {
+  LayerKernels out;
+  out.plan = std::move(plan);
+  jit::CachedPlan cached = take(jit::compile_cached(out.plan), "kernel build");
+  out.compiled = std::move(cached.plan);
+  out.cache_source = jit::to_string(cached.source);
+  out.cache_hit = cached.source != jit::CacheSource::Compiled;
+  out.cache_diagnostics = std::move(cached.diagnostics);
+  for (const PlannedKernel& k : out.plan.kernels)
+    if (k.kind == PlannedKernel::Kind::Attention || k.kind == PlannedKernel::Kind::AttentionBackward)
+      out.kernel_name = k.name;
+  out.compile_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  return out;
+}
+
 }  // namespace
 
 std::string jit_unavailable_reason() {
@@ -34,24 +52,20 @@ std::string jit_unavailable_reason() {
 }
 
 LayerKernels compile_layer_kernels(const ir::NodePtr& graph_output, int64_t flash_threshold,
-                                   const std::string& mcpu) {
-  const auto start = std::chrono::steady_clock::now();
+                                   const std::string& mcpu, KernelPasses passes) {
+  const auto start = Clock::now();
   if (std::string reason = jit_unavailable_reason(); !reason.empty()) throw CompileError(reason);
   const CompiledGraph graph = compile_graph(graph_output, GraphPipelineOptions{flash_threshold});
   const AttentionSpec spec = extract_attention_spec(graph.final_graph());
   const TargetInfo target = take(target_for_cpu(mcpu), "target");
-  LayerKernels out;
-  out.plan = plan_kernels(spec, target);
-  jit::CachedPlan cached = take(jit::compile_cached(out.plan), "kernel build");
-  out.compiled = std::move(cached.plan);
-  out.cache_source = jit::to_string(cached.source);
-  out.cache_hit = cached.source != jit::CacheSource::Compiled;
-  out.cache_diagnostics = std::move(cached.diagnostics);
-  for (const PlannedKernel& k : out.plan.kernels)
-    if (k.kind == PlannedKernel::Kind::Attention) out.kernel_name = k.name;
-  out.compile_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  return out;
+  return build(plan_kernels(spec, target, {}, passes), start);
+}
+
+LayerKernels compile_backward_kernels(const LayerKernels& forward) {
+  const auto start = Clock::now();
+  if (std::string reason = jit_unavailable_reason(); !reason.empty()) throw CompileError(reason);
+  return build(plan_kernels(forward.plan.spec, forward.plan.target, {}, KernelPasses::Backward),
+               start);
 }
 
 }  // namespace flashjit

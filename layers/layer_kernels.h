@@ -19,14 +19,19 @@ struct LayerKernels {
   bool cache_hit = false;
   std::string cache_source;                    // "memory", "disk" or "compiled"
   std::vector<std::string> cache_diagnostics;  // damaged entries, unwritable cache directory...
-  std::string kernel_name;  // the attention kernel's symbol
+  std::string kernel_name;  // the attention (or attention_backward) kernel's symbol
 };
 
-// graph -> passes -> AttentionSpec -> KernelPlan for `mcpu` ("host" or an LLVM CPU name) -> code,
-// through the kernel cache.
+// graph -> passes -> AttentionSpec -> KernelPlan of `passes` for `mcpu` ("host" or an LLVM CPU
+// name) -> code, through the kernel cache.
 // Throws CompileError with the stage that failed and why.
 LayerKernels compile_layer_kernels(const ir::NodePtr& graph_output, int64_t flash_threshold,
-                                   const std::string& mcpu);
+                                   const std::string& mcpu,
+                                   KernelPasses passes = KernelPasses::Forward);
+
+// The backward plan (KernelPasses::Backward) of the spec and target `forward` was planned for: a
+// second object and cache entry, built only when something trains. Throws CompileError.
+LayerKernels compile_backward_kernels(const LayerKernels& forward);
 
 // Why this process cannot JIT at all (FLASHJIT_DISABLE_JIT, no LLVM JIT for this host), or empty.
 std::string jit_unavailable_reason();

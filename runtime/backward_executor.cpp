@@ -21,6 +21,9 @@ void check_inputs(const jit::CompiledPlan& compiled, const KernelPlan& plan, int
     throw InvalidArgument(fmt::format("{}: plan {} is {}, called with {}", who, plan.spec.key(),
                                       to_string(plan.spec.dtype), to_string(dtype_of<T>())));
   if (batch < 0) throw InvalidArgument(fmt::format("{}: batch must be >= 0, got {}", who, batch));
+  if (plan.passes == KernelPasses::Forward)
+    throw InvalidArgument(fmt::format("{}: plan {} holds only the forward kernels", who,
+                                      plan.spec.key()));
   if (compiled.kernels().size() != plan.kernels.size())
     throw InvalidArgument(fmt::format("{}: plan {} has {} kernels, the compiled plan {}", who,
                                       plan.spec.key(), plan.kernels.size(),

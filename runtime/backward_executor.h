@@ -16,9 +16,10 @@ namespace flashjit {
 
 // dy and dx use plan.spec.layout; `saved` is what run_plan(..., &saved) kept for this batch (attn
 // in the plan's [B][C][N] o layout). Every gradient is overwritten, not accumulated; batch 0
-// zeroes the parameter gradients. Throws InvalidArgument for a negative batch, a dtype other than
-// the plan's, a compiled plan with another kernel count, null pointers, or saved activations of
-// another size.
+// zeroes the parameter gradients. `plan` holds the backward kernels (KernelPasses::Backward or
+// All); its forward kernels, if any, do not run. Throws InvalidArgument for a negative batch, a
+// plan of the forward pass alone, a dtype other than the plan's, a compiled plan with another
+// kernel count, null pointers, or saved activations of another size.
 template <typename T>
 void run_backward_plan(const jit::CompiledPlan& compiled, const KernelPlan& plan, int64_t batch,
                        const T* dy, const AttentionWeights<T>& weights,

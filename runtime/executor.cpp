@@ -17,6 +17,9 @@ void check_inputs(const jit::CompiledPlan& compiled, const KernelPlan& plan, int
     throw InvalidArgument(fmt::format("run_plan: plan {} is {}, called with {}", plan.spec.key(),
                                       to_string(plan.spec.dtype), to_string(dtype_of<T>())));
   if (batch < 0) throw InvalidArgument(fmt::format("run_plan: batch must be >= 0, got {}", batch));
+  if (plan.passes == KernelPasses::Backward)
+    throw InvalidArgument(fmt::format("run_plan: plan {} holds only the backward kernels",
+                                      plan.spec.key()));
   if (compiled.kernels().size() != plan.kernels.size())
     throw InvalidArgument(fmt::format("run_plan: plan {} has {} kernels, the compiled plan {}",
                                       plan.spec.key(), plan.kernels.size(),

@@ -15,8 +15,9 @@ namespace flashjit {
 // y = the attention layer of `plan.spec` applied to x, for `batch` inputs laid out as
 // plan.spec.layout. `compiled` must be `plan` compiled. Workspaces are 64-byte aligned buffers
 // reused per calling thread (grown when a larger batch comes). Throws InvalidArgument for a
-// negative batch, a dtype other than the plan's, null pointers or a compiled plan with another
-// kernel count. Batch 0 does nothing. The backward kernels of the plan do not run.
+// negative batch, a plan of the backward pass alone, a dtype other than the plan's, null pointers
+// or a compiled plan with another kernel count. Batch 0 does nothing. The backward kernels of the
+// plan (KernelPasses::All) do not run.
 //
 // With `saved`, also keeps what run_backward_plan needs (resized, capacity reused): x, the
 // attention output in the plan's o layout ([B][C][N], channel-major per batch, which is what the

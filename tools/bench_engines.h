@@ -41,10 +41,13 @@ const char* to_string(BenchPart part);
 // The layer in the sequence layout [B][N][C] (as the ONNX Runtime peer takes it), forced onto `path`.
 AttentionSpec bench_spec(const BenchShape& shape, DType dtype, AttentionKind path);
 
-// A JIT-compiled plan, shared by the core and layer runs of one spec.
+// The JIT-compiled plans of one spec, shared by its core, layer and backward runs: the forward
+// (what the layer's compile() builds) and, when asked for, the backward as a second plan.
 struct JitBuild {
   KernelPlan plan;
   std::shared_ptr<jit::CompiledPlan> compiled;
+  KernelPlan backward_plan;
+  std::shared_ptr<jit::CompiledPlan> backward_compiled;  // null unless built with_backward
 };
 // How one request for a plan's kernels was served and how long the caller waited.
 struct CompileLatency {
@@ -53,13 +56,15 @@ struct CompileLatency {
   jit::CompileTimes stages;  // of the build that made the plan (link only for a disk hit)
 };
 
-// Plans for this host and gets the kernels from the kernel cache; CompileError with LLVM's or the
-// emitter's message when the JIT cannot build the spec (e.g. standard attention whose score tile
-// exceeds the kernel's stack budget). With `latencies`, asks three times and records each: cold
-// (compiled, unless the cache already had the plan), again (a memory hit) and, after the in-memory
-// cache is cleared, once more (a disk hit when the cache directory is writable); each record says
-// where the plan really came from.
-JitBuild build_jit(const AttentionSpec& spec, std::vector<CompileLatency>* latencies = nullptr);
+// Plans the forward for this host and gets its kernels from the kernel cache; CompileError with
+// LLVM's or the emitter's message when the JIT cannot build the spec (e.g. standard attention
+// whose score tile exceeds the kernel's stack budget). With `latencies`, asks three times and
+// records each: cold (compiled, unless the cache already had the plan), again (a memory hit) and,
+// after the in-memory cache is cleared, once more (a disk hit when the cache directory is
+// writable); each record says where the plan really came from. `with_backward` then gets the
+// backward plan too, untimed.
+JitBuild build_jit(const AttentionSpec& spec, std::vector<CompileLatency>* latencies = nullptr,
+                   bool with_backward = false);
 
 // Seeded inputs of one spec and batch, and room for the outputs; every engine reads the same data.
 template <typename T>

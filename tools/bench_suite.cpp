@@ -85,7 +85,9 @@ class SuiteRunner {
     const std::string engine = EngineChoice{EngineKind::Jit, spec.kind}.name();
     try {
       std::vector<CompileLatency> latencies;
-      auto build = std::make_unique<JitBuild>(build_jit(spec, &latencies));
+      const bool backward =
+          std::find(options_.parts.begin(), options_.parts.end(), BenchPart::Backward) != options_.parts.end();
+      auto build = std::make_unique<JitBuild>(build_jit(spec, &latencies, backward));
       for (const CompileLatency& latency : latencies) {
         report_.compiles.push_back({spec.kind, shape, spec.dtype, latency, series});
         progress("{} kernels for {} from {}: {:.2f} ms", engine, shape.text(), jit::to_string(latency.source),
@@ -180,7 +182,7 @@ int64_t probe_here(const BenchOptions& o, const EngineChoice& engine, BenchPart 
   const AttentionSpec spec = bench_spec(shape, o.dtype, engine.path);
   BenchData<T> data(spec, o.batch);
   std::optional<JitBuild> jit;
-  if (engine.kind == EngineKind::Jit) jit = build_jit(spec);
+  if (engine.kind == EngineKind::Jit) jit = build_jit(spec, nullptr, part == BenchPart::Backward);
   return measure_peak_extra_bytes(o.threads, make_runner<T>(engine, part, spec, o.batch, data, jit ? &*jit : nullptr));
 }
 

@@ -36,9 +36,9 @@ CacheKey make_cache_key(const KernelPlan& plan, const BuildIdentity& build) {
   const AttentionSpec& s = plan.spec;
   const TargetInfo& t = plan.target;
   std::string text = fmt::format(
-      "spec={};channels={};heads={};seq_len={};causal={};dtype={};layout={};kind={}", s.key(),
-      s.channels, s.heads, s.seq_len, s.causal ? 1 : 0, to_string(s.dtype), to_string(s.layout),
-      to_string(s.kind));
+      "spec={};channels={};heads={};seq_len={};causal={};dtype={};layout={};kind={};passes={}",
+      s.key(), s.channels, s.heads, s.seq_len, s.causal ? 1 : 0, to_string(s.dtype),
+      to_string(s.layout), to_string(s.kind), to_string(plan.passes));
   for (std::size_t i = 0; i < plan.kernels.size(); ++i)
     text += fmt::format(";kernel{}={}", i, describe_kernel(plan.kernels[i]));
   text += fmt::format(";cpu={};features={};vector_bits={};l1={};l2={};llvm={};codegen={}", t.cpu,

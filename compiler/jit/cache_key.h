@@ -21,7 +21,7 @@ BuildIdentity current_build();
 
 struct CacheKey {
   // "spec=c320_h8_...;channels=320;...;kernel0=...;cpu=znver5;features=...;llvm=19.1.7;codegen=1":
-  // the spec and every field of it, every kernel with its schedule, the target (CPU, full feature
+  // the spec and every field of it, the passes planned, every kernel with its schedule, the target (CPU, full feature
   // string, vector width, cache sizes) and the build.
   std::string text;
   std::string hash;  // 32 lowercase hex digits of XXH3-128(text)
