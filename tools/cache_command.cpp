@@ -70,11 +70,12 @@ void clear_cache() {
 
 void add_cache_command(CLI::App& app) {
   auto clear = std::make_shared<bool>(false);
-  auto list = std::make_shared<bool>(false);  // the default; the flag is there to be explicit
   CLI::App* cmd = app.add_subcommand(
       "cache", "Show the kernel cache's entries (the default) or empty it. The cache lives in "
                "FLASHJIT_CACHE_DIR, else $XDG_CACHE_HOME/flashjit, else ~/.cache/flashjit");
-  CLI::Option* list_flag = cmd->add_flag("--list", *list, "List the entries: key, spec, CPU, size, age");
+  // Listing is the default; the flag is there to be explicit, so it needs no storage (storage owned
+  // by this function would be written by CLI11 after it returns).
+  CLI::Option* list_flag = cmd->add_flag("--list")->description("List the entries: key, spec, CPU, size, age");
   cmd->add_flag("--clear", *clear, "Remove every entry")->excludes(list_flag);
   cmd->callback([clear] {
     if (*clear)
