@@ -112,10 +112,11 @@ struct Worker {
     check(c, *layer, "parameter gradients", max_scaled_diff(layer->get_parameter_gradients(), c.gradients));
   }
 
-  // The kernel cache without a layer: the plan for the case's spec, run directly.
+  // The kernel cache without a layer: the forward plan the layers of the case also build, run
+  // directly.
   template <typename T>
   void lookup(const ConcurrencyCase& c) {
-    const KernelPlan plan = plan_kernels(c.spec(), host_target());
+    const KernelPlan plan = plan_kernels(c.spec(), host_target(), {}, KernelPasses::Forward);
     auto cached = jit::compile_cached(plan);
     if (!cached) {
       fail(fmt::format("cache lookup of {}", c.name()), llvm::toString(cached.takeError()));

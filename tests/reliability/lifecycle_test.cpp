@@ -68,7 +68,10 @@ std::vector<PlanCase> plan_cases() {
 template <typename T>
 int64_t compile_run_release(const PlanCase& c, bool check) {
   auto pair = make_layer_pair<T>(c.shape, c.flash ? kAlwaysFlash : kAlwaysStandard, Engine::Fallback);
-  pair.layer.compile();
+  // Training: the forward and the backward plan, so both kinds of object are built and released.
+  CompileOptions options;
+  options.training = true;
+  pair.layer.compile(options);
   const Diagnostics d = pair.layer.diagnostics();
   EXPECT_EQ(diagnostic(d, "Engine"), "jit") << diagnostic(d, "CompileFallbackReason");
   EXPECT_EQ(diagnostic(d, "CacheSource"), "compiled") << c.shape.name();
@@ -83,10 +86,13 @@ int64_t compile_run_release(const PlanCase& c, bool check) {
   spec.dtype = dtype_of<T>();
   spec.layout = Layout::Image;
   spec.kind = c.flash ? AttentionKind::Flash : AttentionKind::Standard;
-  return static_cast<int64_t>(plan_kernels(spec, host_target()).kernels.size());
+  return static_cast<int64_t>(
+      plan_kernels(spec, host_target(), {}, KernelPasses::Forward).kernels.size() +
+      plan_kernels(spec, host_target(), {}, KernelPasses::Backward).kernels.size());
 }
 
-// At least this many kernels and plans (a plan has 3 forward kernels, more with backward ones).
+// At least this many kernels and layer compiles (each a forward plan of 3 kernels and a backward
+// plan of 8).
 constexpr int64_t kKernels = 2000;
 constexpr int kPlans = 200;
 constexpr int kWarmUpPlans = 100;
