@@ -97,11 +97,13 @@ TEST_F(LazyBackward, CompileBuildsTheForwardAloneAndTheFirstBackwardTheRest) {
   EXPECT_EQ(cache_files(cache_.path()).size(), 1u);  // the forward plan's entry
   pair_.layer.forward(x_);
   EXPECT_EQ(diagnostic(pair_.layer.diagnostics(), "BackwardKernelName"), "none");
+  EXPECT_EQ(diagnostic(pair_.layer.diagnostics(), "BackwardCompileMs"), "0");
 
   const LayerGradients<float> got = forward_backward(pair_.layer, x_, dy_);
   const Diagnostics d = pair_.layer.diagnostics();
   EXPECT_EQ(diagnostic(d, "BackwardEngine"), "jit");
   EXPECT_NE(diagnostic(d, "BackwardKernelName").find("attention_backward"), std::string::npos);
+  EXPECT_GT(std::stod(diagnostic(d, "BackwardCompileMs")), 0.0);
   EXPECT_EQ(diagnostic(d, "CompileFallbackReason"), "<missing CompileFallbackReason>");
   EXPECT_EQ(cache_files(cache_.path()).size(), 2u);  // and the backward plan's
   expect_gradients_match(got, forward_backward(pair_.oracle, x_, dy_));
