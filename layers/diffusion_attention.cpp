@@ -109,14 +109,15 @@ struct DiffusionAttention<T>::State {
 
   // The one place forward and backward choose their engine: each engine is one case.
   void run_forward(const DiffusionAttention& layer, const AttentionSpec& spec, int64_t batch, const T* x, T* y);
-  void run_backward(const T* dy, T* dx);
+  void run_backward(const DiffusionAttention& layer, const T* dy, T* dx);
 
   // The configured shape: an image of spatial x spatial positions.
   AttentionSpec configured_spec() const;
   // Kernels for `spec`, compiled through the pipeline on first use. Throws CompileError.
   const LayerKernels& kernels_for(const AttentionSpec& spec, const DiffusionAttention& layer);
-  // The backward kernels of a spec whose forward kernels are built. Throws CompileError.
-  const LayerKernels& backward_kernels_for(const AttentionSpec& spec);
+  // The backward kernels of `spec`, built from its forward kernels (rebuilt first when compile() for
+  // another target dropped them after the forward ran). Throws CompileError.
+  const LayerKernels& backward_kernels_for(const AttentionSpec& spec, const DiffusionAttention& layer);
   std::string isa() const;
 };
 
@@ -148,10 +149,10 @@ const LayerKernels& DiffusionAttention<T>::State::kernels_for(const AttentionSpe
 }
 
 template <typename T>
-const LayerKernels& DiffusionAttention<T>::State::backward_kernels_for(const AttentionSpec& spec) {
+const LayerKernels& DiffusionAttention<T>::State::backward_kernels_for(const AttentionSpec& spec,
+                                                                       const DiffusionAttention& layer) {
   if (auto it = backward_kernels.find(spec.key()); it != backward_kernels.end()) return it->second;
-  return backward_kernels.emplace(spec.key(), compile_backward_kernels(kernels.at(spec.key())))
-      .first->second;
+  return backward_kernels.emplace(spec.key(), compile_backward_kernels(kernels_for(spec, layer))).first->second;
 }
 
 template <typename T>
@@ -241,7 +242,7 @@ void DiffusionAttention<T>::State::run_forward(const DiffusionAttention& layer, 
 }
 
 template <typename T>
-void DiffusionAttention<T>::State::run_backward(const T* dy, T* dx) {
+void DiffusionAttention<T>::State::run_backward(const DiffusionAttention& layer, const T* dy, T* dx) {
   gradients.assign(parameters.size(), T(0));
   const reference::AttentionGradients<T> grads{gradient(0), gradient(1), gradient(2), gradient(3), gradient(4)};
   if (fast_saved.x.empty() && forward_engine != Engine::Reference) {
@@ -257,7 +258,7 @@ void DiffusionAttention<T>::State::run_backward(const T* dy, T* dx) {
   if (forward_engine == Engine::Jit) {
     const LayerKernels* jit = nullptr;
     try {
-      jit = &backward_kernels_for(last_spec);
+      jit = &backward_kernels_for(last_spec, layer);
     } catch (const CompileError& e) {
       // As in run_forward: a backward that cannot be built runs on the fallback, which reads the
       // attention output row-major.
@@ -374,7 +375,7 @@ Tensor<T> DiffusionAttention<T>::backward(const Tensor<T>& grad_output) {
         shape_to_string(s.last_output_shape), grad_output.shape_string()));
   }
   Tensor<T> grad_input(grad_output.shape());
-  s.run_backward(grad_output.data(), grad_input.data());
+  s.run_backward(*this, grad_output.data(), grad_input.data());
   return grad_input;
 }
 
@@ -493,7 +494,7 @@ void DiffusionAttention<T>::compile(const CompileOptions& options) {
   s.engine = Engine::Jit;
   if (!options.training) return;
   try {
-    s.backward_kernels_for(spec);
+    s.backward_kernels_for(spec, *this);
   } catch (const CompileError& e) {
     if (!options.fallback_on_error) throw;
     s.compile_fallback_reason =

@@ -120,6 +120,21 @@ TEST_F(LazyBackward, TrainingBuildsBothPlansInCompile) {
   expect_gradients_match(got, forward_backward(pair_.oracle, x_, dy_));
 }
 
+// compile() for another target drops the kernels the last forward ran; the backward then builds the
+// forward and backward kernels of the new target instead of losing the forward's activations.
+TEST_F(LazyBackward, BackwardAfterACompileForAnotherTargetBuildsThatTargetsKernels) {
+  pair_.layer.compile();
+  pair_.layer.forward(x_);
+  CompileOptions avx2;
+  avx2.mcpu = "x86-64-v3";
+  pair_.layer.compile(avx2);
+  LayerGradients<float> got;
+  got.dx = pair_.layer.backward(dy_);
+  got.parameters = pair_.layer.get_parameter_gradients();
+  EXPECT_EQ(diagnostic(pair_.layer.diagnostics(), "BackwardEngine"), "jit");
+  expect_gradients_match(got, forward_backward(pair_.oracle, x_, dy_));
+}
+
 TEST_F(LazyBackward, ABackwardThatCannotBeBuiltRunsOnTheFallback) {
   pair_.layer.compile();
   const LayerGradients<float> expected = forward_backward(pair_.oracle, x_, dy_);
