@@ -34,7 +34,8 @@ void backward(const AttentionSpec& spec, int64_t batch, const T* dy, const Atten
 
   // The attention itself, head by head.
   std::vector<double> dq(elements), dk(elements), dv(elements);
-  for (int64_t b = 0; b < batch; ++b) {
+  // An empty sequence has no head to attend, and its buffers are empty (null data(): no offsets).
+  for (int64_t b = 0; n > 0 && b < batch; ++b) {
     for (int64_t h = 0; h < spec.heads; ++h) {
       const int64_t offset = b * n * c + h * d;
       const HeadSlice<T> head{saved.q.data() + offset, saved.k.data() + offset, saved.v.data() + offset, n, d, c,

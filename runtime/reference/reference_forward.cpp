@@ -38,7 +38,8 @@ void forward(const AttentionSpec& spec, int64_t batch, const T* x, const Attenti
   matmul(x_rows, row_major(w.wk, c, c), row_major(s.k.data(), rows, c), false);
   matmul(x_rows, row_major(w.wv, c, c), row_major(s.v.data(), rows, c), false);
 
-  for (int64_t b = 0; b < batch; ++b) {
+  // An empty sequence has no head to attend, and its buffers are empty (null data(): no offsets).
+  for (int64_t b = 0; n > 0 && b < batch; ++b) {
     for (int64_t h = 0; h < spec.heads; ++h) {
       const int64_t offset = b * n * c + h * d;
       const HeadSlice<T> head{s.q.data() + offset, s.k.data() + offset, s.v.data() + offset, n, d, c,
