@@ -8,6 +8,7 @@
 #include <llvm/IR/Function.h>
 #include <llvm/IR/IRBuilder.h>
 
+#include "compiler/codegen/gemm_tiling.h"
 #include "compiler/codegen/kernel_signature.h"
 #include "compiler/codegen/vector_ops.h"
 #include "ir/error.h"
@@ -81,27 +82,11 @@ Gemm describe(const AttentionSpec& spec, GradientGemm which) {
 // Stack the pack buffers of one tile may take.
 constexpr int64_t kMaxPackBytes = 2 << 20;
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
-
 // How the microkernel reads A: straight from the buffer when it is contiguous along the depth (or
 // all ones), else each tile packs its rows (contiguous along rows) into [k][rows].
 bool packs_a(const Operand& a) { return !a.ones && a.col_stride != 1; }
 // B must be contiguous along columns for vector loads; otherwise each tile gathers its panel.
 bool gathers_b(const Operand& b) { return b.col_stride != 1; }
-
-struct Tiling {
-  int64_t tile_rows, tile_cols, k_block, k_blocks, row_tiles, col_tiles;
-
-  Tiling(const GemmShape& s, const ProjectionSchedule& sched)
-      : tile_rows(std::min(sched.rows_per_tile, s.rows)),
-        tile_cols(std::min(sched.cols_per_tile, s.cols)),
-        k_block(std::min(sched.k_block, s.depth)),
-        k_blocks(ceil_div(s.depth, k_block)),
-        row_tiles(ceil_div(s.rows, tile_rows)),
-        col_tiles(ceil_div(s.cols, tile_cols)) {}
-  int64_t tiles() const { return row_tiles * col_tiles; }
-};
 
 void validate(const AttentionSpec& spec, const Gemm& g, const ProjectionSchedule& s) {
   if (spec.channels <= 0 || spec.seq_len <= 0)
@@ -112,7 +97,7 @@ void validate(const AttentionSpec& spec, const Gemm& g, const ProjectionSchedule
     throw InvalidArgument("gradient GEMM schedule: expected every size >= 1");
   if (!g.a.ones && g.a.col_stride != 1 && g.a.row_stride != 1)
     throw InvalidArgument("gradient GEMM: expected A contiguous along rows or depth");
-  const Tiling t(g.shape, s);
+  const GemmTiling t(g.shape, s);
   const int64_t packed = (packs_a(g.a) ? round_up(t.tile_rows, s.lanes) : 0) +
                          (gathers_b(g.products.front().b) ? round_up(t.tile_cols, s.lanes) : 0);
   const int64_t bytes = t.k_block * packed * (spec.dtype == DType::F32 ? 4 : 8);
@@ -461,7 +446,7 @@ class GradientGemmEmitter {
   ProjectionSchedule schedule_;
   llvm::Type* element_;
   int lanes_;
-  Tiling tiling_;
+  GemmTiling tiling_;
   int64_t pack_rows_;
   int64_t pack_cols_;
   std::map<ArgField, llvm::Value*> buffers_;

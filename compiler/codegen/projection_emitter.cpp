@@ -10,6 +10,7 @@
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
 
+#include "compiler/codegen/gemm_tiling.h"
 #include "compiler/codegen/kernel_signature.h"
 #include "compiler/codegen/vector_ops.h"
 #include "ir/error.h"
@@ -77,23 +78,6 @@ Gemm describe(const AttentionSpec& spec, Projection p) {
 // Stack the pack buffer of one tile may take; the planner's tiles stay within a quarter of L2.
 constexpr int64_t kMaxPackBytes = 2 << 20;
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
-
-// The tiling of one GEMM shape under a schedule, with every size clamped to the GEMM.
-struct Tiling {
-  int64_t tile_rows, tile_cols, k_block, k_blocks, row_tiles, col_tiles;
-
-  Tiling(const GemmShape& s, const ProjectionSchedule& sched)
-      : tile_rows(std::min(sched.rows_per_tile, s.rows)),
-        tile_cols(std::min(sched.cols_per_tile, s.cols)),
-        k_block(std::min(sched.k_block, s.depth)),
-        k_blocks(ceil_div(s.depth, k_block)),
-        row_tiles(ceil_div(s.rows, tile_rows)),
-        col_tiles(ceil_div(s.cols, tile_cols)) {}
-  int64_t tiles() const { return row_tiles * col_tiles; }
-};
-
 void validate(const AttentionSpec& spec, const std::vector<Projection>& projections,
               const ProjectionSchedule& s) {
   if (projections.empty())
@@ -111,7 +95,7 @@ void validate(const AttentionSpec& spec, const std::vector<Projection>& projecti
   // The pack buffers live on the calling thread's stack: the strided activation's slice, and
   // (when B is the weights) one column block's weight panel.
   const Gemm g = describe(spec, projections.front());
-  const Tiling tiling(g.shape, s);
+  const GemmTiling tiling(g.shape, s);
   const int64_t packed = g.a.pack ? tiling.tile_rows : g.b.pack ? tiling.tile_cols : 0;
   const int64_t panel = g.b.pack ? 0 : s.col_vectors * s.lanes;
   const int64_t bytes = tiling.k_block * (round_up(packed, s.lanes) + panel) *
@@ -542,7 +526,7 @@ class ProjectionEmitter {
   llvm::Type* element_;
   int lanes_;
   GemmShape shape_;
-  Tiling tiling_;
+  GemmTiling tiling_;
   int64_t pack_rows_;  // row stride of the A pack buffer
   int64_t pack_cols_;  // row stride of the B pack buffer
   std::vector<Gemm> gemms_;
@@ -567,7 +551,7 @@ int64_t projection_tiles_per_batch(const AttentionSpec& spec,
                                    const std::vector<Projection>& projections,
                                    const ProjectionSchedule& schedule) {
   validate(spec, projections, schedule);
-  return Tiling(projection_shape(spec, projections.front()), schedule).tiles();
+  return GemmTiling(projection_shape(spec, projections.front()), schedule).tiles();
 }
 
 }  // namespace flashjit::codegen
