@@ -214,6 +214,7 @@ class AttentionBackwardEmitter {
 
   // Queries first .. first+count-1 against the block. `diagonal`: some key may follow a query.
   void query_step(const KeyBlock& block, llvm::Value* first, int64_t count, bool diagonal) {
+    prefetch_query_rows(add(first, count), count);
     std::vector<llvm::Value*> q_rows, dattn_rows;
     for (int64_t qi = 0; qi < count; ++qi) {
       q_rows.push_back(vec_.at(q_head_, mul(add(first, qi), s_.channels)));
@@ -222,6 +223,19 @@ class AttentionBackwardEmitter {
     const Tile p_ds = scores_and_dp(block, q_rows, dattn_rows, first, count, diagonal);
     accumulate_key_gradients(block, q_rows, dattn_rows, p_ds, first, count, diagonal);
     accumulate_dq(block, first, count, diagonal);
+  }
+
+  // Asks for the q, dattn and dq rows of the next step: rows one channel stride (dq: three) apart
+  // cross a page nearly every row, which the hardware prefetchers do not follow, and the key-block
+  // loop revisits every query once per block, long after its rows left L2. Without this, each
+  // step waited on L3 for the rows its dq accumulators start from (backward 15% slower).
+  void prefetch_query_rows(llvm::Value* first, int64_t count) {
+    for (int64_t qi = 0; qi < count; ++qi) {
+      auto* row = add(first, qi);
+      vec_.prefetch(vec_.at(q_head_, mul(row, s_.channels)), s_.head_dim);
+      vec_.prefetch(vec_.at(dattn_head_, mul(row, s_.channels)), s_.head_dim);
+      vec_.prefetch(vec_.at(dq_head_, mul(row, 3 * s_.channels)), s_.head_dim, true);
+    }
   }
 
   // Key block.first + kv*lanes + l is hidden from query first + qi when it comes later: when

@@ -259,21 +259,11 @@ class AttentionEmitter {
   }
 
   // Asks for the K and V rows of the key block starting at `first` (the next one), which would
-  // otherwise come from L3 one demand miss at a time. Rows past N are harmless: a prefetch never
-  // faults.
+  // otherwise come from L3 one demand miss at a time.
   void prefetch_rows(llvm::Value* first) {
-    const int64_t bytes = s_.head_dim * static_cast<int64_t>(element_bytes_);
-    std::vector<int64_t> offsets;
-    for (int64_t byte = 0; byte < bytes; byte += 64) offsets.push_back(byte);
-    offsets.push_back(bytes - 1);  // rows are not line-aligned: the last byte may be a line further
     for (int64_t j = 0; j < s_.key_block; ++j)
-      for (llvm::Value* head : {k_head_, v_head_}) {
-        auto* row = b_.CreateGEP(vec_.element(), head, mul(add(first, j), s_.channels));
-        for (int64_t offset : offsets)
-          b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {row->getType()},
-                             {b_.CreateGEP(b_.getInt8Ty(), row, i64(offset)), b_.getInt32(0),
-                              b_.getInt32(3), b_.getInt32(1)});
-      }
+      for (llvm::Value* head : {k_head_, v_head_})
+        vec_.prefetch(vec_.at(head, mul(add(first, j), s_.channels)), s_.head_dim);
   }
 
   // Key first+j is hidden from query q0+q*lanes+l when first+j > q0+q*lanes+l, i.e. when

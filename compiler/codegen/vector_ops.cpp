@@ -79,6 +79,17 @@ llvm::Value* VectorOps::broadcast(llvm::Value* scalar_ptr) const {
   return splat(scalar);
 }
 
+void VectorOps::prefetch(llvm::Value* ptr, int64_t count, bool write) const {
+  const int64_t bytes = count * static_cast<int64_t>(element_bytes());
+  std::vector<int64_t> offsets;
+  for (int64_t byte = 0; byte < bytes; byte += 64) offsets.push_back(byte);
+  offsets.push_back(bytes - 1);
+  for (int64_t offset : offsets)
+    b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {ptr->getType()},
+                       {b_.CreateConstGEP1_64(b_.getInt8Ty(), ptr, static_cast<uint64_t>(offset)),
+                        b_.getInt32(write ? 1 : 0), b_.getInt32(3), b_.getInt32(1)});
+}
+
 llvm::Value* VectorOps::fma(llvm::Value* a, llvm::Value* b, llvm::Value* c) const {
   return b_.CreateIntrinsic(llvm::Intrinsic::fma, {a->getType()}, {a, b, c});
 }

@@ -48,6 +48,10 @@ class VectorOps {
   void store_first(llvm::Value* value, llvm::Value* ptr, int active) const;
   // One scalar element splat to all lanes; x86 folds it into an embedded-broadcast operand.
   llvm::Value* broadcast(llvm::Value* scalar_ptr) const;
+  // Asks for every cache line of the `count` elements at `ptr` (rows need not be line-aligned, so
+  // the last element may sit a line further), into L1; `write` when the lines will be stored to.
+  // Rows past a buffer's end are harmless: a prefetch never faults.
+  void prefetch(llvm::Value* ptr, int64_t count, bool write = false) const;
 
   llvm::Value* fma(llvm::Value* a, llvm::Value* b, llvm::Value* c) const;  // a*b + c
   // max as compare+select, which x86 lowers to one vmaxps (llvm.maxnum would add NaN fix-ups,
