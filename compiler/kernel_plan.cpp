@@ -365,14 +365,13 @@ KernelPlan plan_kernels(const AttentionSpec& spec, const TargetInfo& target,
     k.projection = s;
     return k;
   };
-  if (fuse) {
-    plan.kernels.push_back(projection("project_qkv", {Projection::Q, Projection::K, Projection::V}, qkv));
-  } else {
-    for (Projection p : {Projection::Q, Projection::K, Projection::V})
-      plan.kernels.push_back(projection(std::string("project_") + to_string(p), {p}, qkv));
-  }
-  for (PlannedKernel& k : plan.kernels) k.pass = PlannedKernel::Pass::Both;
   if (forward) {
+    if (fuse) {
+      plan.kernels.push_back(projection("project_qkv", {Projection::Q, Projection::K, Projection::V}, qkv));
+    } else {
+      for (Projection p : {Projection::Q, Projection::K, Projection::V})
+        plan.kernels.push_back(projection(std::string("project_") + to_string(p), {p}, qkv));
+    }
     PlannedKernel attend;
     attend.name = "attention";
     attend.kind = PlannedKernel::Kind::Attention;

@@ -5,8 +5,8 @@
 //   attention                                          q, k, v -> o
 //   project_out                                        o -> y = o.Wo + bo
 //
-// followed by the backward kernels (Pass::Backward), which run after project_qkv has recomputed
-// q, k, v from the saved input:
+// followed by the backward kernels (Pass::Backward), which read what the forward kept: x, its q,
+// k, v workspaces, o and lse:
 //
 //   transpose_weights     W -> wt = [Wq^T; Wk^T; Wv^T; Wo^T]
 //   grad_attention        dattn = dy . Wo^T
@@ -65,9 +65,9 @@ bool gradient_gemm_gathers_b(const AttentionSpec& spec, GradientGemm g);
 
 struct PlannedKernel {
   enum class Kind { Projection, Attention, TransposeWeights, GradientGemm, AttentionBackward };
-  // Which passes run the kernel: the forward, the backward (after the forward, from what it
-  // saved), or both (the QKV projection: the backward recomputes q, k and v from x).
-  enum class Pass { Forward, Backward, Both };
+  // Which pass runs the kernel: the forward, or the backward (after the forward, from what it
+  // kept).
+  enum class Pass { Forward, Backward };
   std::string name;  // a C identifier, unique per spec, target and schedules
   Kind kind = Kind::Projection;
   Pass pass = Pass::Forward;
@@ -95,8 +95,8 @@ struct BackwardWorkspaceSizes {
   int64_t wt = 0;     // [4C][C]
 };
 
-// Which passes a plan holds. Backward holds its own QKV projection (the backward recomputes q, k
-// and v with it), so it runs without the forward's object.
+// Which passes a plan holds. A Backward plan runs without the forward's object, on what a forward
+// of the same spec and target kept.
 enum class KernelPasses { Forward, Backward, All };
 const char* to_string(KernelPasses passes);  // "forward", "backward", "all"
 

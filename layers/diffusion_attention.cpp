@@ -47,7 +47,10 @@ template <typename T>
 SavedActivations<T> row_major_saved(const SavedActivations<T>& jit, int64_t batch, const AttentionSpec& spec) {
   const int64_t n = spec.seq_len;
   const int64_t c = spec.channels;
-  SavedActivations<T> rows{jit.x, std::vector<T>(jit.attn.size()), jit.lse};
+  SavedActivations<T> rows;
+  rows.x = jit.x;
+  rows.attn.resize(jit.attn.size());
+  rows.lse = jit.lse;
   for (int64_t b = 0; b < batch; ++b) {
     const T* from = jit.attn.data() + b * n * c;
     T* to = rows.attn.data() + b * n * c;

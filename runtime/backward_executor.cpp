@@ -39,11 +39,15 @@ void check_inputs(const jit::CompiledPlan& compiled, const KernelPlan& plan, int
   auto check = [&](const char* name, std::size_t got, int64_t expected) {
     if (static_cast<int64_t>(got) != expected)
       throw InvalidArgument(fmt::format(
-          "{}: saved {} of batch {} for {}: expected {} elements, got {} (run the forward with "
-          "this batch first)",
+          "{}: saved {} of batch {} for {}: expected {} elements, got {} (run the JIT forward "
+          "with this batch first)",
           who, name, batch, plan.spec.key(), expected, got));
   };
+  const WorkspaceSizes forward = plan.workspace_elements(batch);
   check("x", saved.x.size(), activations);
+  check("q", saved.q.size(), forward.q);
+  check("k", saved.k.size(), forward.k);
+  check("v", saved.v.size(), forward.v);
   check("attn", saved.attn.size(), activations);
   check("lse", saved.lse.size(), rows);
 }
@@ -62,13 +66,9 @@ void run_backward_plan(const jit::CompiledPlan& compiled, const KernelPlan& plan
     std::fill(grads.dbo, grads.dbo + c, T(0));
     return;
   }
-  const WorkspaceSizes forward = plan.workspace_elements(batch);
   const BackwardWorkspaceSizes sizes = plan.backward_workspace_elements(batch);
   const int64_t bytes = sizeof(T);
-  const int64_t q_at = 0;
-  const int64_t k_at = aligned_end(q_at, forward.q, bytes);
-  const int64_t v_at = aligned_end(k_at, forward.k, bytes);
-  const int64_t dattn_at = aligned_end(v_at, forward.v, bytes);
+  const int64_t dattn_at = 0;
   const int64_t dqkv_at = aligned_end(dattn_at, sizes.dattn, bytes);
   const int64_t delta_at = aligned_end(dqkv_at, sizes.dqkv, bytes);
   const int64_t wt_at = aligned_end(delta_at, sizes.delta, bytes);
@@ -83,11 +83,11 @@ void run_backward_plan(const jit::CompiledPlan& compiled, const KernelPlan& plan
   args.wv = weights.wv;
   args.wo = weights.wo;
   args.bo = weights.bo;
-  args.q = base + q_at;
-  args.k = base + k_at;
-  args.v = base + v_at;
   // Read only by the backward kernels; the ABI's fields are not const because the forward writes
   // them.
+  args.q = const_cast<T*>(saved.q.data());
+  args.k = const_cast<T*>(saved.k.data());
+  args.v = const_cast<T*>(saved.v.data());
   args.o = const_cast<T*>(saved.attn.data());
   args.lse = const_cast<T*>(saved.lse.data());
   args.batch = batch;

@@ -1,6 +1,6 @@
 // Runs the backward kernels of a compiled KernelPlan: from the output gradient and what run_plan
-// saved, the input gradient and the parameter gradients. Workspaces are O(B*N*C) (q, k, v
-// recomputed, dattn, dqkv) plus O(B*H*N) and O(C*C); nothing is N x N.
+// saved (its q, k, v included), the input gradient and the parameter gradients. Workspaces are
+// O(B*N*C) (dattn, dqkv) plus O(B*H*N) and O(C*C); nothing is N x N.
 #pragma once
 
 #include <cstdint>

@@ -41,11 +41,19 @@ void run_plan(const jit::CompiledPlan& compiled, const KernelPlan& plan, int64_t
       saved ? checked_mul(checked_mul(batch, plan.spec.heads, "lse B*H"), plan.spec.seq_len,
                           "lse B*H*N")
             : 0;
+  // Saving, q, k and v go straight into `saved` (aligned like the workspace); o and lse stay in
+  // the workspace and are copied out after.
+  if (saved) {
+    saved->q.resize(static_cast<size_t>(sizes.q));
+    saved->k.resize(static_cast<size_t>(sizes.k));
+    saved->v.resize(static_cast<size_t>(sizes.v));
+  }
   const int64_t bytes = sizeof(T);
+  const int64_t in_workspace = saved ? 0 : 1;
   const int64_t q_at = 0;
-  const int64_t k_at = aligned_end(q_at, sizes.q, bytes);
-  const int64_t v_at = aligned_end(k_at, sizes.k, bytes);
-  const int64_t o_at = aligned_end(v_at, sizes.v, bytes);
+  const int64_t k_at = aligned_end(q_at, in_workspace * sizes.q, bytes);
+  const int64_t v_at = aligned_end(k_at, in_workspace * sizes.k, bytes);
+  const int64_t o_at = aligned_end(v_at, in_workspace * sizes.v, bytes);
   const int64_t lse_at = aligned_end(o_at, sizes.o, bytes);
   const int64_t total = aligned_end(lse_at, lse_elements, bytes);
   thread_local KernelWorkspace workspace;
@@ -58,9 +66,9 @@ void run_plan(const jit::CompiledPlan& compiled, const KernelPlan& plan, int64_t
   args.wv = weights.wv;
   args.wo = weights.wo;
   args.bo = weights.bo;
-  args.q = base + q_at;
-  args.k = base + k_at;
-  args.v = base + v_at;
+  args.q = saved ? static_cast<void*>(saved->q.data()) : base + q_at;
+  args.k = saved ? static_cast<void*>(saved->k.data()) : base + k_at;
+  args.v = saved ? static_cast<void*>(saved->v.data()) : base + v_at;
   args.o = base + o_at;
   args.y = y;
   args.batch = batch;

@@ -20,9 +20,10 @@ namespace flashjit {
 // plan (KernelPasses::All) do not run.
 //
 // With `saved`, also keeps what run_backward_plan needs (resized, capacity reused): x, the
-// attention output in the plan's o layout ([B][C][N], channel-major per batch, which is what the
-// backward kernels read) and lse [B][H][N]. o and lse are copied out of the 64-byte aligned
-// workspaces the kernels assume, a copy of B*N*C elements next to the O(B*N*N*C) attention.
+// projections q, k, v (written there directly), the attention output in the plan's o layout
+// ([B][C][N], channel-major per batch, which is what the backward kernels read) and lse [B][H][N].
+// o and lse are copied out of the 64-byte aligned workspace the kernels assume, a copy of B*N*C
+// elements next to the O(B*N*N*C) attention.
 template <typename T>
 void run_plan(const jit::CompiledPlan& compiled, const KernelPlan& plan, int64_t batch, const T* x,
               const AttentionWeights<T>& weights, T* y, ThreadPool& pool,

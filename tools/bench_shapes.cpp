@@ -104,7 +104,7 @@ SweepSpec parse_sweep(const std::string& text) {
 double backward_flops(const BenchShape& shape, int64_t batch) {
   const double c = static_cast<double>(shape.channels);
   return 2.5 * core_flops(shape, batch) +
-         22.0 * static_cast<double>(batch) * static_cast<double>(shape.tokens()) * c * c;
+         16.0 * static_cast<double>(batch) * static_cast<double>(shape.tokens()) * c * c;
 }
 
 double layer_flops(const BenchShape& shape, int64_t batch) {

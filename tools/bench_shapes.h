@@ -35,8 +35,9 @@ std::vector<BenchShape> default_bench_shapes();
 double core_flops(const BenchShape& shape, int64_t batch);
 double layer_flops(const BenchShape& shape, int64_t batch);
 // The backward does, per attended pair, five head_dim products (S and dP recomputed, dV, dK, dQ):
-// 10*B*H*N^2*d (half under the mask); and eleven C x C GEMMs per token (Q, K, V recomputed, dattn,
-// dWo, dx from three, dWq, dWk, dWv): 22*B*N*C^2.
+// 10*B*H*N^2*d (half under the mask); and eight C x C GEMMs per token (dattn, dWo, dx from three,
+// dWq, dWk, dWv): 16*B*N*C^2. The fallback's recompute of Q, K, V from x is not counted: it is
+// work the JIT, which keeps them, shows to be avoidable.
 double backward_flops(const BenchShape& shape, int64_t batch);
 
 // The series measured as N grows, for time and peak memory: one channels:heads, not causal, at

@@ -143,8 +143,9 @@ std::string constants(const KernelPlan& plan, const std::string& p) {
   };
   text += table("The forward's kernels, in the order they run.", "kernel", PlannedKernel::Pass::Backward);
   text += table(
-      "The backward's kernels, in the order they run after a forward that kept x, o and lse\n"
-      " * (flashjit_args.lse non-NULL); they also read dy and the training workspaces.",
+      "The backward's kernels, in the order they run after a forward whose x, q, k, v, o and\n"
+      " * lse (flashjit_args.lse non-NULL) are still in place; they also read dy and the training\n"
+      " * workspaces.",
       "backward_kernel", PlannedKernel::Pass::Forward);
   return text;
 }

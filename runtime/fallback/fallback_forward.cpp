@@ -27,6 +27,10 @@ void forward(const AttentionSpec& spec, int64_t batch, const T* x, const Attenti
     saved->x.resize(elements);
     saved->attn.resize(elements);
     saved->lse.resize(static_cast<size_t>(checked_mul(batch * n, spec.heads, "fallback lse B*H*N")));
+    // The JIT's projections of an earlier forward describe another input.
+    saved->q = {};
+    saved->k = {};
+    saved->v = {};
   }
   if (batch == 0) return;
   check_pointer(x, "x");

@@ -48,8 +48,10 @@ void expect_saved_matches_reference(const LayerShape& shape, AttentionKind kind)
   Tensor<T> y(x.shape());
   reference::ForwardSaved<T> expected;
   reference::forward(spec, shape.batch, x.data(), params.weights(), y.data(), &expected);
-  // Stale contents of another size: forward resizes and overwrites them.
-  SavedActivations<T> saved{std::vector<T>(3, T(9)), std::vector<T>(1000, T(9)), std::vector<T>(1, T(9))};
+  // Stale contents of another size: forward resizes and overwrites them, and drops the projections
+  // a JIT forward kept (they describe another input).
+  SavedActivations<T> saved{std::vector<T>(3, T(9)), std::vector<T>(1000, T(9)), std::vector<T>(1, T(9)),
+                            AlignedVector<T>(7, T(9)), AlignedVector<T>(7, T(9)), AlignedVector<T>(7, T(9))};
   ThreadPool pool(2);
   fallback::forward(spec, shape.batch, x.data(), params.weights(), y.data(), pool, &saved);
   const double tolerance = std::is_same_v<T, double> ? 1e-12 : 1e-5;
@@ -58,6 +60,7 @@ void expect_saved_matches_reference(const LayerShape& shape, AttentionKind kind)
   EXPECT_LE(max_scaled_diff(saved.attn, expected.attn), tolerance) << "attn";
   ASSERT_EQ(saved.lse.size(), expected.lse.size());
   EXPECT_LE(max_scaled_diff(saved.lse, expected.lse), tolerance) << "lse";
+  EXPECT_TRUE(saved.q.empty() && saved.k.empty() && saved.v.empty());
 }
 
 class FallbackSaved : public ::testing::TestWithParam<LayerShape> {};

@@ -3,6 +3,7 @@
 // non-multiples of every tile; batches up to 3; causal; both layouts; flash and standard; float
 // and double; on the host's vectors and on 256-bit code. The forward with lse still matches too.
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "ir/error.h"
 #include "runtime/backward_executor.h"
 #include "runtime/executor.h"
+#include "runtime/fallback/fallback_forward.h"
 #include "runtime/reference/reference_backward.h"
 #include "runtime/reference/reference_forward.h"
 #include "tests/jit/jit_test_support.h"
@@ -192,6 +194,30 @@ TEST_F(BackwardExecutor, SavingChangesNothingInTheForward) {
   EXPECT_EQ(y, y_saved);
   EXPECT_EQ(saved.x, p.x);
   EXPECT_EQ(saved.lse.size(), static_cast<std::size_t>(spec_.heads * spec_.seq_len));
+  for (const AlignedVector<float>* projection : {&saved.q, &saved.k, &saved.v}) {
+    EXPECT_EQ(projection->size(), p.x.size());
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(projection->data()) % 64, 0u);
+  }
+}
+
+TEST_F(BackwardExecutor, RejectsActivationsWithoutTheForwardsProjections) {
+  // What a fallback forward keeps has no q, k, v: the JIT backward must say so, not read them.
+  const Problem<float> p(spec_, 1, 5);
+  std::vector<float> y(p.x.size()), dx(p.x.size());
+  SavedActivations<float> saved;
+  fallback::forward<float>(spec_, 1, p.x.data(), p.weights(), y.data(), pool_, &saved);
+  Gradients<float> g(spec_.channels);
+  try {
+    run_backward_plan<float>(*compiled_, plan_, 1, p.dy.data(), p.weights(), saved, dx.data(),
+                             g.view(), pool_);
+    ADD_FAILURE() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("saved q"), std::string::npos) << e.what();
+  }
+  // After a JIT forward of the same input, the same call runs.
+  run_plan<float>(*compiled_, plan_, 1, p.x.data(), p.weights(), y.data(), pool_, &saved);
+  run_backward_plan<float>(*compiled_, plan_, 1, p.dy.data(), p.weights(), saved, dx.data(),
+                           g.view(), pool_);
 }
 
 TEST(BackwardPlan, ListsTheBackwardKernelsAfterTheForward) {
@@ -209,7 +235,9 @@ TEST(BackwardPlan, ListsTheBackwardKernelsAfterTheForward) {
                                          Kind::AttentionBackward, Kind::GradientGemm,
                                          Kind::GradientGemm, Kind::GradientGemm,
                                          Kind::GradientGemm}));
-  EXPECT_EQ(plan.kernels.front().pass, PlannedKernel::Pass::Both);  // q, k, v recomputed
+  // The backward reads the forward's q, k, v rather than recompute them.
+  for (const PlannedKernel& k : plan.kernels)
+    if (k.kind == PlannedKernel::Kind::Projection) EXPECT_EQ(k.pass, PlannedKernel::Pass::Forward);
   const BackwardWorkspaceSizes sizes = plan.backward_workspace_elements(3);
   EXPECT_EQ(sizes.dattn, 3 * 50 * 64);
   EXPECT_EQ(sizes.dqkv, 3 * 3 * 50 * 64);
