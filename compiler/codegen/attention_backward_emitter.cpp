@@ -21,8 +21,11 @@ namespace {
 // Per-call stack (K^T, V^T, dK^T, dV^T, K rows, dS), kept far below any thread's stack size.
 constexpr int64_t kMaxStackBytes = int64_t{1} << 20;
 constexpr uint64_t kStackAlign = 64;
-// Steps of the head-dimension loops per iteration, as in the forward kernel.
+// Steps of the head-dimension loops per iteration: four for S and dP, as in the forward kernel;
+// two for the dK/dV update, whose body (loads, FMAs and stores of six accumulator vectors per
+// step) is the largest: 4% faster than four over six alternating A/B runs of the headline.
 constexpr int64_t kHeadDimUnroll = 4;
+constexpr int64_t kKeyGradientUnroll = 2;
 // Keys per iteration of the dq loop.
 constexpr int64_t kKeyUnroll = 8;
 // dq accumulators held across the key loop (queries of a step x head vectors), leaving registers
@@ -316,7 +319,7 @@ class AttentionBackwardEmitter {
                                 const std::vector<llvm::Value*>& dattn_rows, const Tile& pds,
                                 llvm::Value* first, int64_t count, bool diagonal) {
     llvm::Value* offset = diagonal ? diagonal_offset(block, first) : nullptr;
-    emit_unrolled_loop(b_, s_.head_dim, kHeadDimUnroll, "dkv", [&](llvm::Value* dim) {
+    emit_unrolled_loop(b_, s_.head_dim, kKeyGradientUnroll, "dkv", [&](llvm::Value* dim) {
       std::vector<llvm::Value*> dv, dk;
       for (int64_t kv = 0; kv < block.vectors; ++kv) {
         dv.push_back(vec_.load(block_at(dvt_, dim, kv), vector_align()));
