@@ -15,6 +15,10 @@ enum class Layout { Sequence, Image };
 // Standard materialises the score matrix; Flash streams key tiles with an online softmax.
 enum class AttentionKind { Standard, Flash };
 
+// The longest sequence the generated kernels take: their causal masks compare key and query
+// offsets as 32-bit lanes.
+inline constexpr int64_t kMaxJitSequenceLength = int64_t{1} << 30;
+
 struct AttentionSpec {
   int64_t channels = 0;
   int64_t heads = 0;

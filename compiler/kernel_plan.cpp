@@ -36,6 +36,10 @@ void validate_spec(const AttentionSpec& spec) {
   if (spec.channels % spec.heads != 0)
     throw InvalidArgument(fmt::format("attention spec: expected heads to divide channels, got C={} H={}",
                                       spec.channels, spec.heads));
+  if (spec.seq_len > kMaxJitSequenceLength)
+    throw InvalidArgument(fmt::format("attention spec: expected a sequence length of at most {} "
+                                      "for generated kernels, got N={}",
+                                      kMaxJitSequenceLength, spec.seq_len));
   // Every buffer a kernel indexes must have a byte size that fits int64.
   const int64_t elements = checked_mul(spec.seq_len, spec.channels, "attention spec N*C");
   checked_mul(elements, element_bytes(spec.dtype), "attention spec N*C bytes");

@@ -23,6 +23,16 @@ V take(llvm::Expected<V> value, const char* stage) {
   return std::move(*value);
 }
 
+// A spec the kernels cannot take (a sequence past their limit, sizes overflowing) is a compile
+// failure of this layer like any other: the caller falls back and reports why.
+KernelPlan plan(const AttentionSpec& spec, const TargetInfo& target, KernelPasses passes) {
+  try {
+    return plan_kernels(spec, target, {}, passes);
+  } catch (const InvalidArgument& e) {
+    throw CompileError(fmt::format("plan: {}", e.what()));
+  }
+}
+
 using Clock = std::chrono::steady_clock;
 
 // `plan` through the kernel cache; compile_ms counts from `start`.
@@ -58,14 +68,13 @@ LayerKernels compile_layer_kernels(const ir::NodePtr& graph_output, int64_t flas
   const CompiledGraph graph = compile_graph(graph_output, GraphPipelineOptions{flash_threshold});
   const AttentionSpec spec = extract_attention_spec(graph.final_graph());
   const TargetInfo target = take(target_for_cpu(mcpu), "target");
-  return build(plan_kernels(spec, target, {}, passes), start);
+  return build(plan(spec, target, passes), start);
 }
 
 LayerKernels compile_backward_kernels(const LayerKernels& forward) {
   const auto start = Clock::now();
   if (std::string reason = jit_unavailable_reason(); !reason.empty()) throw CompileError(reason);
-  return build(plan_kernels(forward.plan.spec, forward.plan.target, {}, KernelPasses::Backward),
-               start);
+  return build(plan(forward.plan.spec, forward.plan.target, KernelPasses::Backward), start);
 }
 
 }  // namespace flashjit

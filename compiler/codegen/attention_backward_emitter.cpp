@@ -453,7 +453,7 @@ void validate(const AttentionSpec& spec, const AttentionSchedule& schedule,
   if (spec.channels <= 0 || spec.heads <= 0 || spec.channels % spec.heads != 0)
     fail("expected channels > 0 divisible by heads > 0, got channels " +
          std::to_string(spec.channels) + ", heads " + std::to_string(spec.heads));
-  if (spec.seq_len <= 0 || spec.seq_len > (int64_t{1} << 30))
+  if (spec.seq_len <= 0 || spec.seq_len > kMaxJitSequenceLength)
     fail("expected 1 <= sequence length <= 2^30, got " + std::to_string(spec.seq_len));
   const int bits = element_bits(spec.dtype);
   if (target.vector_bits < bits || schedule.lanes != target.vector_bits / bits)

@@ -151,6 +151,17 @@ TEST(EngineMisuse, CompileWithoutFallbackThrows) {
   expect_error<CompileError>([&] { layer.compile(strict); }, {"JIT disabled"});
 }
 
+TEST(EngineMisuse, NoJitPastTheKernelsSequenceLimit) {
+  // 32769^2 tokens is past 2^30: supports_jit_compilation() must not promise what compile() then
+  // refuses, and the refusal names the limit. Nothing of size N is allocated on the way.
+  Layer layer(8, 2, 32769);
+  EXPECT_FALSE(layer.supports_jit_compilation());
+  CompileOptions strict;
+  strict.fallback_on_error = false;
+  expect_error<CompileError>([&] { layer.compile(strict); }, {"sequence length of at most 1073741824"});
+  EXPECT_EQ(layer.engine(), Engine::Fallback);
+}
+
 TEST(EngineMisuse, CompileForAnUnknownCpuThrows) {
   Layer layer(8, 2, 4);
   CompileOptions strict;

@@ -160,6 +160,11 @@ TEST(KernelPlan, RejectsInvalidSpecsTargetsAndOverrides) {
   spec.heads = 1;
   spec.seq_len = int64_t{1} << 32;  // N*C overflows int64
   EXPECT_THROW(plan_kernels(spec, t), InvalidArgument);
+  spec = headline();
+  spec.seq_len = kMaxJitSequenceLength;  // the longest the kernels take
+  EXPECT_NO_THROW(plan_kernels(spec, t));
+  spec.seq_len = kMaxJitSequenceLength + 1;
+  EXPECT_THROW(plan_kernels(spec, t), InvalidArgument);
 
   TargetInfo no_vectors = t;
   no_vectors.vector_bits = 0;
