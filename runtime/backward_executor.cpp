@@ -6,6 +6,7 @@
 
 #include "ir/checked_math.h"
 #include "ir/error.h"
+#include "runtime/kernel_launch.h"
 #include "runtime/kernel_workspace.h"
 
 namespace flashjit {
@@ -76,13 +77,7 @@ void run_backward_plan(const jit::CompiledPlan& compiled, const KernelPlan& plan
   thread_local KernelWorkspace workspace;
   std::byte* base = workspace.reserve(total);
 
-  flashjit_args args{};
-  args.x = saved.x.data();
-  args.wq = weights.wq;
-  args.wk = weights.wk;
-  args.wv = weights.wv;
-  args.wo = weights.wo;
-  args.bo = weights.bo;
+  flashjit_args args = input_args(saved.x.data(), weights, batch);
   // Read only by the backward kernels; the ABI's fields are not const because the forward writes
   // them.
   args.q = const_cast<T*>(saved.q.data());
@@ -90,7 +85,6 @@ void run_backward_plan(const jit::CompiledPlan& compiled, const KernelPlan& plan
   args.v = const_cast<T*>(saved.v.data());
   args.o = const_cast<T*>(saved.attn.data());
   args.lse = const_cast<T*>(saved.lse.data());
-  args.batch = batch;
   args.dy = dy;
   args.dx = dx;
   args.dattn = base + dattn_at;
@@ -102,12 +96,7 @@ void run_backward_plan(const jit::CompiledPlan& compiled, const KernelPlan& plan
   args.dwv = grads.dwv;
   args.dwo = grads.dwo;
   args.dbo = grads.dbo;
-  for (std::size_t i = 0; i < plan.kernels.size(); ++i) {
-    if (plan.kernels[i].pass == PlannedKernel::Pass::Forward) continue;
-    const jit::CompiledKernel& kernel = compiled.kernels()[i];
-    pool.parallel_for(kernel.tiles(batch), 1,
-                      [&](int64_t begin, int64_t end) { kernel.run(&args, begin, end); });
-  }
+  run_pass(compiled, plan, PlannedKernel::Pass::Backward, args, pool);
 }
 
 template void run_backward_plan<float>(const jit::CompiledPlan&, const KernelPlan&, int64_t,

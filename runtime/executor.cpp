@@ -4,6 +4,7 @@
 
 #include "ir/checked_math.h"
 #include "ir/error.h"
+#include "runtime/kernel_launch.h"
 #include "runtime/kernel_workspace.h"
 
 namespace flashjit {
@@ -59,26 +60,14 @@ void run_plan(const jit::CompiledPlan& compiled, const KernelPlan& plan, int64_t
   thread_local KernelWorkspace workspace;
   std::byte* base = workspace.reserve(total);
 
-  flashjit_args args{};
-  args.x = x;
-  args.wq = weights.wq;
-  args.wk = weights.wk;
-  args.wv = weights.wv;
-  args.wo = weights.wo;
-  args.bo = weights.bo;
+  flashjit_args args = input_args(x, weights, batch);
   args.q = saved ? static_cast<void*>(saved->q.data()) : base + q_at;
   args.k = saved ? static_cast<void*>(saved->k.data()) : base + k_at;
   args.v = saved ? static_cast<void*>(saved->v.data()) : base + v_at;
   args.o = base + o_at;
   args.y = y;
-  args.batch = batch;
   args.lse = saved ? base + lse_at : nullptr;
-  for (std::size_t i = 0; i < plan.kernels.size(); ++i) {
-    if (plan.kernels[i].pass == PlannedKernel::Pass::Backward) continue;
-    const jit::CompiledKernel& kernel = compiled.kernels()[i];
-    const int64_t tiles = kernel.tiles(batch);
-    pool.parallel_for(tiles, 1, [&](int64_t begin, int64_t end) { kernel.run(&args, begin, end); });
-  }
+  run_pass(compiled, plan, PlannedKernel::Pass::Forward, args, pool);
   if (saved) {
     const auto* o = reinterpret_cast<const T*>(args.o);
     const auto* lse = reinterpret_cast<const T*>(args.lse);
