@@ -237,7 +237,9 @@ TEST(BackwardPlan, ListsTheBackwardKernelsAfterTheForward) {
                                          Kind::GradientGemm}));
   // The backward reads the forward's q, k, v rather than recompute them.
   for (const PlannedKernel& k : plan.kernels) {
-    if (k.kind == PlannedKernel::Kind::Projection) EXPECT_EQ(k.pass, PlannedKernel::Pass::Forward);
+    if (k.kind == PlannedKernel::Kind::Projection) {
+      EXPECT_EQ(k.pass, PlannedKernel::Pass::Forward);
+    }
   }
   const BackwardWorkspaceSizes sizes = plan.backward_workspace_elements(3);
   EXPECT_EQ(sizes.dattn, 3 * 50 * 64);
