@@ -174,17 +174,17 @@ std::string format_tables(const BenchReport& report) {
     out += "FMA peak: not measured (no AVX-512F or AVX2+FMA)\n";
   }
 
-  out += fmt::format("\n{:<18} {:<6} {:<16} {:>6} {:>10} {:>10} {:>10} {:>9} {:>6}\n", "engine", "part", "shape", "N",
+  out += fmt::format("\n{:<18} {:<8} {:<16} {:>6} {:>10} {:>10} {:>10} {:>9} {:>6}\n", "engine", "part", "shape", "N",
                      "ms min", "ms median", "ms max", "GFLOP/s", "%peak");
   for (const TimeRecord& r : report.times)
-    out += fmt::format("{:<18} {:<6} {:<16} {:>6} {:>10.3f} {:>10.3f} {:>10.3f} {:>9.1f} {:>6}\n", r.engine,
+    out += fmt::format("{:<18} {:<8} {:<16} {:>6} {:>10.3f} {:>10.3f} {:>10.3f} {:>9.1f} {:>6}\n", r.engine,
                        to_string(r.part), r.shape.text(), r.shape.tokens(), r.stats.ms_min, r.stats.ms_median,
                        r.stats.ms_max, gflops(r), pct_text(percent_of_peak(r, report.peak)));
 
   if (!report.memory.empty()) {
-    out += fmt::format("\n{:<18} {:<6} {:<16} {:>6} {:>18}\n", "engine", "part", "shape", "N", "peak extra MiB");
+    out += fmt::format("\n{:<18} {:<8} {:<16} {:>6} {:>18}\n", "engine", "part", "shape", "N", "peak extra MiB");
     for (const MemoryRecord& r : report.memory)
-      out += fmt::format("{:<18} {:<6} {:<16} {:>6} {:>18.3f}\n", r.engine.name(), to_string(r.part), r.shape.text(),
+      out += fmt::format("{:<18} {:<8} {:<16} {:>6} {:>18.3f}\n", r.engine.name(), to_string(r.part), r.shape.text(),
                          r.shape.tokens(), static_cast<double>(r.peak_extra_bytes) / (1024.0 * 1024.0));
   }
 
