@@ -78,8 +78,12 @@ struct DiffusionAttention<T>::State {
   std::vector<T> parameters;
   std::vector<T> gradients;  // same order; empty until a backward
 
-  // The last forward, kept for backward. `has_forward` is false before any forward and after reset.
+  // Whether forward keeps activations for backward (set_training_mode).
+  bool training_mode = true;
+  // The last forward, kept for backward. `has_forward` is false before any forward, after reset
+  // and after a forward in inference mode (`inference_forward` then says why).
   bool has_forward = false;
+  bool inference_forward = false;
   AttentionSpec last_spec;
   int64_t last_batch = 0;
   std::vector<int64_t> last_output_shape;
@@ -122,6 +126,15 @@ struct DiffusionAttention<T>::State {
   // another target dropped them after the forward ran). Throws CompileError.
   const LayerKernels& backward_kernels_for(const AttentionSpec& spec, const DiffusionAttention& layer);
   std::string isa() const;
+  // Bytes the last forward kept for backward, whichever engine kept them.
+  std::size_t kept_bytes() const {
+    std::size_t elements = 0;
+    for (const auto* v : {&saved.x_seq, &saved.q, &saved.k, &saved.v, &saved.attn, &saved.lse, &saved.probs,
+                          &fast_saved.x, &fast_saved.attn, &fast_saved.lse})
+      elements += v->size();
+    for (const auto* v : {&fast_saved.q, &fast_saved.k, &fast_saved.v}) elements += v->size();
+    return elements * sizeof(T);
+  }
 };
 
 template <typename T>
@@ -213,12 +226,16 @@ template <typename T>
 void DiffusionAttention<T>::State::run_forward(const DiffusionAttention& layer, const AttentionSpec& spec,
                                                int64_t batch, const T* x, T* y) {
   if (engine == Engine::Reference) {
-    reference::forward(spec, batch, x, weights(), y, &saved);
+    saved = {};
+    reference::forward(spec, batch, x, weights(), y, training_mode ? &saved : nullptr);
     fast_saved = {};
     forward_engine = Engine::Reference;
     return;
   }
   saved = {};
+  // Inference keeps nothing: what an earlier forward kept is released, and nothing is filled.
+  if (!training_mode) fast_saved = {};
+  SavedActivations<T>* keep = training_mode ? &fast_saved : nullptr;
   forward_engine = Engine::Fallback;
   const int64_t elements = checked_mul(batch, checked_mul(spec.seq_len, channels, "N*C"), "B*N*C");
   if (elements == 0) {
@@ -235,13 +252,13 @@ void DiffusionAttention<T>::State::run_forward(const DiffusionAttention& layer, 
       compile_fallback_reason = fmt::format("{}; {} ran on the fallback engine", e.what(), spec.key());
     }
     if (jit) {
-      run_plan(*jit->compiled, jit->plan, batch, x, weights(), y, ThreadPool::global(), &fast_saved);
+      run_plan(*jit->compiled, jit->plan, batch, x, weights(), y, ThreadPool::global(), keep);
       last_kernels = jit;
       forward_engine = Engine::Jit;
       return;
     }
   }
-  fallback::forward(spec, batch, x, weights(), y, ThreadPool::global(), &fast_saved);
+  fallback::forward(spec, batch, x, weights(), y, ThreadPool::global(), keep);
 }
 
 template <typename T>
@@ -361,13 +378,19 @@ Tensor<T> DiffusionAttention<T>::forward(const Tensor<T>& input) {
   s.last_batch = batch;
   s.last_output_shape = output.shape();
   s.last_used_flash = spec.kind == AttentionKind::Flash;
-  s.has_forward = true;
+  s.has_forward = s.training_mode;
+  s.inference_forward = !s.training_mode;
   return output;
 }
 
 template <typename T>
 Tensor<T> DiffusionAttention<T>::backward(const Tensor<T>& grad_output) {
   State& s = *state_;
+  if (s.inference_forward) {
+    throw StateError(
+        "DiffusionAttention::backward: expected a forward in training mode, got one in inference mode, which kept "
+        "nothing for backward (call set_training_mode(true) before the forward)");
+  }
   if (!s.has_forward) {
     throw StateError(
         "DiffusionAttention::backward: expected a forward pass first, got none since construction or reset_state");
@@ -417,6 +440,16 @@ int64_t DiffusionAttention<T>::parameter_count() const {
 }
 
 template <typename T>
+void DiffusionAttention<T>::set_training_mode(bool training) {
+  state_->training_mode = training;
+}
+
+template <typename T>
+bool DiffusionAttention<T>::is_training_mode() const {
+  return state_->training_mode;
+}
+
+template <typename T>
 std::vector<T> DiffusionAttention<T>::get_parameter_gradients() const {
   return state_->gradients;
 }
@@ -425,6 +458,7 @@ template <typename T>
 void DiffusionAttention<T>::reset_state() {
   State& s = *state_;
   s.has_forward = false;
+  s.inference_forward = false;
   s.saved = {};
   s.fast_saved = {};
   s.backward_engine.reset();
@@ -451,6 +485,8 @@ Diagnostics DiffusionAttention<T>::diagnostics() const {
       {"CacheHit", bool_string(jit && s.last_kernels->cache_hit)},
       {"Isa", s.isa()},
       {"BackwardEngine", s.backward_engine ? to_string(*s.backward_engine) : "none"},
+      {"TrainingMode", bool_string(s.training_mode)},
+      {"KeptForBackwardBytes", std::to_string(s.kept_bytes())},
   };
   if (!s.compile_fallback_reason.empty()) d.emplace_back("CompileFallbackReason", s.compile_fallback_reason);
   if (jit) {

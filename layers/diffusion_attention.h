@@ -69,13 +69,20 @@ class DiffusionAttention {
   bool flash_attention_enabled() const;
 
   Tensor<T> forward(const Tensor<T>& input);
-  // Returns dL/dX and stores dL/dWq, dWk, dWv, dWo, dbo. Throws StateError before any forward.
-  // Runs on the engine that ran the last forward, whatever set_engine chose since: the reference
-  // differentiates its saved activations (probabilities below the threshold, log-sum-exp at or
-  // above it); the fallback and the JIT recompute Q, K, V from the saved input and the
+  // Returns dL/dX and stores dL/dWq, dWk, dWv, dWo, dbo. Throws StateError before any forward, or
+  // when the last forward ran in inference mode. Runs on the engine that ran the last forward,
+  // whatever set_engine chose since: the reference differentiates its saved activations
+  // (probabilities below the threshold, log-sum-exp at or above it); the fallback (which
+  // recomputes Q, K, V from the saved input) and the JIT (which kept them) recompute the
   // probabilities tile by tile from the saved log-sum-exp (flash-attention backward on both sides
   // of the threshold), so they never hold an N x N matrix. diagnostics() names it (BackwardEngine).
   Tensor<T> backward(const Tensor<T>& grad_output);
+  // Training mode (the default, as AiDotNet's SetTrainingMode): forward keeps what backward reads.
+  // Inference mode: forward keeps nothing (on the JIT that is 5*B*N*C + B*H*N elements, 26 MB per
+  // call at 320:8:64 in float, and the copies that fill them), and backward throws StateError
+  // until a forward in training mode. KeptForBackwardBytes in diagnostics() says what is kept.
+  void set_training_mode(bool training);
+  bool is_training_mode() const;
   // SGD: p -= lr * dp. Throws StateError before any backward.
   void update_parameters(T learning_rate);
 

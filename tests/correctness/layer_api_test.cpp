@@ -185,7 +185,8 @@ TEST(Diagnostics, ReportConfigurationPathAndEngineInOrder) {
                                 {"Engine", "fallback"},   {"KernelName", "none"},
                                 {"CompileMs", "0"},       {"CacheHit", "false"},
                                 {"Isa", fallback::dispatched_target_name()},
-                                {"BackwardEngine", "none"}};
+                                {"BackwardEngine", "none"}, {"TrainingMode", "true"},
+                                {"KeptForBackwardBytes", "0"}};
   EXPECT_EQ(before, expected);
   layer.forward(Tensor<float>({1, 12, 4, 4}));
   EXPECT_EQ(diagnostic(layer.diagnostics(), "LastUsedFlashAttention"), "true");
