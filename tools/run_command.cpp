@@ -164,6 +164,8 @@ void run(const RunOptions& o) {
     loaded_keys = load_safetensors_weights(layer, o.weights, o.weights_prefix, /*strict=*/true).matched;
   }
   if (!o.engine.empty()) layer.set_engine(parse_engine(o.engine));
+  // Without --backward nothing reads the activations a training-mode forward keeps.
+  layer.set_training_mode(o.backward);
   std::string input_description;
   const Tensor<T> input = make_input<T>(o, input_description);
   // Read before any work, so a bad file fails the run before anything is written.

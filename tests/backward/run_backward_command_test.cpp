@@ -97,6 +97,20 @@ TEST_F(RunBackwardCommand, WrongGradientShapeFailsAndWritesNothing) {
   EXPECT_FALSE(std::filesystem::exists(path("dw.safetensors")));
 }
 
+TEST_F(RunBackwardCommand, OnlyABackwardRunKeepsActivations) {
+  // A forward-only run has no use for what a training-mode forward keeps, so it runs in inference
+  // mode; with --backward the forward keeps them.
+  const std::string forward_only = "run --channels 8 --heads 2 --spatial 4 --seed 9";
+  const CommandResult inference = run_flashjit(forward_only);
+  ASSERT_EQ(inference.exit_code, 0) << inference.err;
+  EXPECT_NE(inference.out.find("TrainingMode             false"), std::string::npos) << inference.out;
+  EXPECT_NE(inference.out.find("KeptForBackwardBytes     0\n"), std::string::npos) << inference.out;
+  const CommandResult training = run_flashjit(forward_only + " --backward");
+  ASSERT_EQ(training.exit_code, 0) << training.err;
+  EXPECT_NE(training.out.find("TrainingMode             true"), std::string::npos) << training.out;
+  EXPECT_EQ(training.out.find("KeptForBackwardBytes     0\n"), std::string::npos) << training.out;
+}
+
 TEST_F(RunBackwardCommand, GradientFilesNeedBackward) {
   for (const std::string flag : {"--grad-input", "--grad-weights"}) {
     const CommandResult r = run_flashjit("run --channels 8 --heads 2 --spatial 4 " + flag + " " + path("g"));
