@@ -531,7 +531,7 @@ void DiffusionAttention<T>::compile(const CompileOptions& options) {
   }
   s.compile_fallback_reason.clear();
   s.engine = Engine::Jit;
-  if (!options.training) return;
+  if (!options.training.value_or(s.training_mode)) return;
   try {
     s.backward_kernels_for(spec, *this);
   } catch (const CompileError& e) {
@@ -551,6 +551,7 @@ void DiffusionAttention<T>::set_engine(Engine engine) {
     CompileOptions options;
     options.mcpu = state_->mcpu;
     options.fallback_on_error = false;
+    options.training = false;  // choosing an engine is not asking to train: backward builds its own
     compile(options);
     return;
   }

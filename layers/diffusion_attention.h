@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <span>
 #include <string>
@@ -36,11 +37,13 @@ struct CompileOptions {
   std::string mcpu = "host";
   // When the JIT cannot build, keep running on the fallback (diagnostics say why) instead of throwing.
   bool fallback_on_error = true;
-  // Also build the backward kernels now. Without it compile() builds only the forward (inference
-  // pays for no backward code) and the first backward after a JIT forward builds the backward
-  // kernels, a second plan and cache entry. A backward that cannot be built runs on the fallback
-  // (CompileFallbackReason says why); with training and fallback_on_error false, compile() throws.
-  bool training = false;
+  // Also build the backward kernels (a second plan and cache entry) now. Unset, it follows the
+  // layer's training mode: a layer in training mode (the default) compiles forward and backward, one
+  // in inference mode (set_training_mode(false)) only the forward, so inference pays for no backward
+  // code. Without them, the first backward after a JIT forward builds them. A backward that cannot
+  // be built runs on the fallback (CompileFallbackReason says why); with training and
+  // fallback_on_error false, compile() throws.
+  std::optional<bool> training;
 };
 
 // Thread safety: one instance is not thread-safe (forward keeps state for backward); separate
@@ -129,7 +132,9 @@ class DiffusionAttention {
                                        int64_t seq_len) const;
 
   // Builds (or fetches from the cache) the specialised forward kernels for the configured shape
-  // (and the backward ones with options.training); forward then runs them. Diagnostics name the
+  // (and the backward ones in training mode, see CompileOptions::training); forward then runs
+  // them. set_engine(Engine::Jit) compiles the forward kernels alone, as compile with training
+  // false. Diagnostics name the
   // backward kernels built for the last JIT shape (BackwardKernelName, BackwardCompileMs).
   void compile(const CompileOptions& options = {});
   Engine engine() const;

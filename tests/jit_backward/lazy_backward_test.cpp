@@ -1,6 +1,6 @@
-// The backward kernels as a second plan: compile() builds the forward alone, the first JIT
-// backward (or compile() with training) builds the backward plan, and a backward that cannot be
-// built runs on the fallback with the reason in the diagnostics.
+// The backward kernels as a second plan: compile() builds it in training mode, a forward-only
+// compile leaves it to the first JIT backward, and a backward that cannot be built runs on the
+// fallback with the reason in the diagnostics.
 #include <string>
 #include <vector>
 
@@ -21,6 +21,12 @@ namespace {
 
 // 3 heads of 8 over a 4x4 image, causal, flash path: small, with tails in every tile.
 const LayerShape kShape = image_shape(2, 3, 8, 4, true);
+
+CompileOptions forward_only() {
+  CompileOptions options;
+  options.training = false;
+  return options;
+}
 
 std::vector<PlannedKernel::Kind> kinds(const KernelPlan& plan) {
   std::vector<PlannedKernel::Kind> out;
@@ -91,8 +97,8 @@ class LazyBackward : public ::testing::Test {
   Tensor<float> dy_ = reference::random_tensor<float>(kShape.input_shape(), 32);
 };
 
-TEST_F(LazyBackward, CompileBuildsTheForwardAloneAndTheFirstBackwardTheRest) {
-  pair_.layer.compile();
+TEST_F(LazyBackward, AForwardOnlyCompileLeavesTheBackwardToTheFirstBackward) {
+  pair_.layer.compile(forward_only());
   EXPECT_EQ(diagnostic(pair_.layer.diagnostics(), "Engine"), "jit");
   EXPECT_EQ(diagnostic(pair_.layer.diagnostics(), "BackwardKernelName"), "none");
   EXPECT_EQ(cache_files(cache_.path()).size(), 1u);  // the forward plan's entry
@@ -110,10 +116,9 @@ TEST_F(LazyBackward, CompileBuildsTheForwardAloneAndTheFirstBackwardTheRest) {
   expect_gradients_match(got, forward_backward(pair_.oracle, x_, dy_));
 }
 
-TEST_F(LazyBackward, TrainingBuildsBothPlansInCompile) {
-  CompileOptions options;
-  options.training = true;
-  pair_.layer.compile(options);
+TEST_F(LazyBackward, CompileInTrainingModeBuildsBothPlans) {
+  ASSERT_TRUE(pair_.layer.is_training_mode());
+  pair_.layer.compile();
   EXPECT_NE(diagnostic(pair_.layer.diagnostics(), "BackwardKernelName"), "none");
   EXPECT_EQ(cache_files(cache_.path()).size(), 2u);
   const LayerGradients<float> got = forward_backward(pair_.layer, x_, dy_);
@@ -124,9 +129,9 @@ TEST_F(LazyBackward, TrainingBuildsBothPlansInCompile) {
 // compile() for another target drops the kernels the last forward ran; the backward then builds the
 // forward and backward kernels of the new target instead of losing the forward's activations.
 TEST_F(LazyBackward, BackwardAfterACompileForAnotherTargetBuildsThatTargetsKernels) {
-  pair_.layer.compile();
+  pair_.layer.compile(forward_only());
   pair_.layer.forward(x_);
-  CompileOptions avx2;
+  CompileOptions avx2 = forward_only();
   avx2.mcpu = "x86-64-v3";
   pair_.layer.compile(avx2);
   LayerGradients<float> got;
@@ -136,8 +141,22 @@ TEST_F(LazyBackward, BackwardAfterACompileForAnotherTargetBuildsThatTargetsKerne
   expect_gradients_match(got, forward_backward(pair_.oracle, x_, dy_));
 }
 
-TEST_F(LazyBackward, ABackwardThatCannotBeBuiltRunsOnTheFallback) {
+TEST_F(LazyBackward, CompileInInferenceModeBuildsTheForwardAlone) {
+  pair_.layer.set_training_mode(false);
   pair_.layer.compile();
+  EXPECT_EQ(diagnostic(pair_.layer.diagnostics(), "Engine"), "jit");
+  EXPECT_EQ(diagnostic(pair_.layer.diagnostics(), "BackwardKernelName"), "none");
+  EXPECT_EQ(cache_files(cache_.path()).size(), 1u);
+  // An explicit request overrides the mode.
+  CompileOptions training;
+  training.training = true;
+  pair_.layer.compile(training);
+  EXPECT_NE(diagnostic(pair_.layer.diagnostics(), "BackwardKernelName"), "none");
+  EXPECT_EQ(cache_files(cache_.path()).size(), 2u);
+}
+
+TEST_F(LazyBackward, ABackwardThatCannotBeBuiltRunsOnTheFallback) {
+  pair_.layer.compile(forward_only());
   const LayerGradients<float> expected = forward_backward(pair_.oracle, x_, dy_);
   pair_.layer.forward(x_);
   {
@@ -163,7 +182,7 @@ TEST_F(LazyBackward, TrainingCompileWithoutFallbackThrowsOnABackwardFault) {
   CompileOptions options;
   options.training = true;
   options.fallback_on_error = false;
-  pair_.layer.compile();  // the forward plan, fault-free
+  pair_.layer.compile(forward_only());  // the forward plan, fault-free
   ScopedEnv inject("FLASHJIT_FAULT", "codegen");
   EXPECT_THROW(pair_.layer.compile(options), CompileError);
   options.fallback_on_error = true;

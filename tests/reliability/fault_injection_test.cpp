@@ -17,6 +17,14 @@ namespace {
 const LayerShape kShape = image_shape(2, 3, 8, 4, false);
 constexpr int64_t kThreshold = 8;  // 16 tokens: the flash path
 
+// The cache tests count entries of the forward plan alone, which a compile() in training mode
+// (the default) would join with the backward plan's.
+CompileOptions forward_only() {
+  CompileOptions options;
+  options.training = false;
+  return options;
+}
+
 template <typename T>
 double forward_error(DiffusionAttention<T>& layer, DiffusionAttention<T>& oracle, uint64_t seed = 21) {
   const auto x = reference::random_tensor<T>(kShape.input_shape(), seed);
@@ -96,7 +104,7 @@ TEST(FaultInjection, CacheWriteFailureKeepsTheJitInMemory) {
   auto pair = make_layer_pair<float>(kShape, kThreshold, Engine::Fallback);
   {
     ScopedEnv inject("FLASHJIT_FAULT", "cache-write");
-    pair.layer.compile();
+    pair.layer.compile(forward_only());
     const Diagnostics d = pair.layer.diagnostics();
     EXPECT_EQ(diagnostic(d, "Engine"), "jit");
     EXPECT_EQ(diagnostic(d, "CacheSource"), "compiled");
@@ -109,12 +117,12 @@ TEST(FaultInjection, CacheWriteFailureKeepsTheJitInMemory) {
     EXPECT_TRUE(cache_files(cache.path()).empty());
     // The plan lives on in memory.
     auto twin = make_layer_pair<float>(kShape, kThreshold, Engine::Fallback);
-    twin.layer.compile();
+    twin.layer.compile(forward_only());
     EXPECT_EQ(diagnostic(twin.layer.diagnostics(), "CacheSource"), "memory");
   }
   jit::clear_memory_cache();
   auto later = make_layer_pair<float>(kShape, kThreshold, Engine::Fallback);
-  later.layer.compile();
+  later.layer.compile(forward_only());
   const Diagnostics d = later.layer.diagnostics();
   EXPECT_EQ(diagnostic(d, "CacheSource"), "compiled");
   EXPECT_EQ(cache_diagnostics(d), "");
@@ -125,13 +133,13 @@ TEST(FaultInjection, CacheWriteFailureKeepsTheJitInMemory) {
 TEST(FaultInjection, DamagedEntryIsRebuilt) {
   IsolatedCache cache("fault_cache_damage");
   auto first = make_layer_pair<float>(kShape, kThreshold, Engine::Fallback);
-  first.layer.compile();
+  first.layer.compile(forward_only());
   ASSERT_EQ(cache_files(cache.path()).size(), 1u);
   jit::clear_memory_cache();
   {
     ScopedEnv inject("FLASHJIT_FAULT", "cache-damage");
     auto pair = make_layer_pair<float>(kShape, kThreshold, Engine::Fallback);
-    pair.layer.compile();
+    pair.layer.compile(forward_only());
     const Diagnostics d = pair.layer.diagnostics();
     EXPECT_EQ(diagnostic(d, "Engine"), "jit");
     EXPECT_EQ(diagnostic(d, "CacheSource"), "compiled");
@@ -144,7 +152,7 @@ TEST(FaultInjection, DamagedEntryIsRebuilt) {
   // The rebuild rewrote the entry, which now loads.
   jit::clear_memory_cache();
   auto later = make_layer_pair<float>(kShape, kThreshold, Engine::Fallback);
-  later.layer.compile();
+  later.layer.compile(forward_only());
   EXPECT_EQ(diagnostic(later.layer.diagnostics(), "CacheSource"), "disk");
   EXPECT_LE(forward_error(later.layer, later.oracle), kForwardTolerance<float>);
 }

@@ -77,7 +77,9 @@ int64_t compile_run_release(const PlanCase& c, bool check) {
   EXPECT_EQ(diagnostic(d, "CacheSource"), "compiled") << c.shape.name();
   const auto x = reference::random_tensor<T>(c.shape.input_shape(), 3);
   const Tensor<T> y = pair.layer.forward(x);
-  if (check) EXPECT_LE(max_scaled_diff(y, pair.oracle.forward(x)), kForwardTolerance<T>) << c.shape.name();
+  if (check) {
+    EXPECT_LE(max_scaled_diff(y, pair.oracle.forward(x)), kForwardTolerance<T>) << c.shape.name();
+  }
   AttentionSpec spec;
   spec.channels = c.shape.channels();
   spec.heads = c.shape.heads;
@@ -152,7 +154,9 @@ TEST(Lifecycle, ThousandsOfKernelsCompiledAndReleasedKeepMemoryBounded) {
               warm_mappings, kWarmUpPlans, end_mappings);
   // Released plans unmap their code: the count stays at what the memory cache holds.
   EXPECT_LE(end_mappings, warm_mappings);
-  if (kResidentMemoryMeaningful) EXPECT_LT(end_mib - warm_mib, kAllowedGrowthMib);
+  if (kResidentMemoryMeaningful) {
+    EXPECT_LT(end_mib - warm_mib, kAllowedGrowthMib);
+  }
 }
 
 }  // namespace
