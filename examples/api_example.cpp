@@ -14,8 +14,9 @@ int main() {
   DiffusionAttention<float> layer(/*channels=*/64, /*num_heads=*/4, /*spatial_size=*/16,
                                   /*flash_attention_threshold=*/128);
 
-  // Specialise kernels to this shape through LLVM's JIT (cached in memory and on disk). Where the JIT
-  // cannot build, the layer stays on its Highway fallback and diagnostics() says why.
+  // Specialise kernels to this shape through LLVM's JIT (cached in memory and on disk): the forward,
+  // and the backward since a new layer is in training mode (set_training_mode(false) for inference).
+  // Where the JIT cannot build, the layer stays on its Highway fallback and diagnostics() says why.
   layer.compile();
 
   const Tensor<float> image = flashjit::reference::random_tensor<float>({2, 64, 16, 16}, /*seed=*/1);
