@@ -131,7 +131,7 @@ JitBuild build_jit(const AttentionSpec& spec, std::vector<CompileLatency>* laten
   }
   auto ask = [&] {
     const jit::CachedPlan got = request(build.plan);
-    if (latencies) latencies->push_back({got.source, got.elapsed_ms, got.plan->times()});
+    if (latencies) latencies->push_back({KernelPasses::Forward, got.source, got.elapsed_ms, got.plan->times()});
     build.compiled = got.plan;
   };
   ask();
@@ -141,7 +141,11 @@ JitBuild build_jit(const AttentionSpec& spec, std::vector<CompileLatency>* laten
     ask();
   }
   // After the timed requests, so that the cold one is this process's first compile of the spec.
-  if (with_backward) build.backward_compiled = request(build.backward_plan).plan;
+  if (with_backward) {
+    const jit::CachedPlan got = request(build.backward_plan);
+    if (latencies) latencies->push_back({KernelPasses::Backward, got.source, got.elapsed_ms, got.plan->times()});
+    build.backward_compiled = got.plan;
+  }
   return build;
 }
 

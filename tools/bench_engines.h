@@ -51,6 +51,7 @@ struct JitBuild {
 };
 // How one request for a plan's kernels was served and how long the caller waited.
 struct CompileLatency {
+  KernelPasses plan = KernelPasses::Forward;  // which of the spec's plans
   jit::CacheSource source = jit::CacheSource::Compiled;
   double ms = 0;
   jit::CompileTimes stages;  // of the build that made the plan (link only for a disk hit)
@@ -62,7 +63,7 @@ struct CompileLatency {
 // records each: cold (compiled, unless the cache already had the plan), again (a memory hit) and,
 // after the in-memory cache is cleared, once more (a disk hit when the cache directory is
 // writable); each record says where the plan really came from. `with_backward` then gets the
-// backward plan too, untimed.
+// backward plan too, recorded once (cold unless cached): what a compile() in training mode adds.
 JitBuild build_jit(const AttentionSpec& spec, std::vector<CompileLatency>* latencies = nullptr,
                    bool with_backward = false);
 

@@ -67,7 +67,8 @@ nlohmann::json compile_json(const CompileRecord& r) {
   nlohmann::json j = {{"kind", "compile"}, {"engine", "jit"}, {"path", to_string(r.path)}};
   j.update(shape_fields(r.shape));
   const jit::CompileTimes& t = r.latency.stages;
-  j.update({{"dtype", to_string(r.dtype)}, {"cache", jit::to_string(r.latency.source)}, {"ms", r.latency.ms},
+  j.update({{"dtype", to_string(r.dtype)}, {"plan", to_string(r.latency.plan)},
+            {"cache", jit::to_string(r.latency.source)}, {"ms", r.latency.ms},
             {"emit_ms", t.emit_ms}, {"optimize_ms", t.optimize_ms}, {"codegen_ms", t.codegen_ms},
             {"link_ms", t.link_ms}, {"series", to_string(r.series)}});
   return j;
@@ -189,12 +190,13 @@ std::string format_tables(const BenchReport& report) {
   }
 
   if (!report.compiles.empty()) {
-    out += fmt::format("\n{:<18} {:<16} {:<9} {:>9} {:>8} {:>9} {:>9} {:>8}\n", "compile", "shape", "cache", "ms",
-                       "emit", "optimize", "codegen", "link");
+    out += fmt::format("\n{:<18} {:<8} {:<16} {:<9} {:>9} {:>8} {:>9} {:>9} {:>8}\n", "compile", "plan", "shape",
+                       "cache", "ms", "emit", "optimize", "codegen", "link");
     for (const CompileRecord& r : report.compiles) {
       const jit::CompileTimes& t = r.latency.stages;
-      out += fmt::format("{:<18} {:<16} {:<9} {:>9.2f} {:>8.1f} {:>9.1f} {:>9.1f} {:>8.1f}\n",
-                         EngineChoice{EngineKind::Jit, r.path}.name(), r.shape.text(), jit::to_string(r.latency.source),
+      out += fmt::format("{:<18} {:<8} {:<16} {:<9} {:>9.2f} {:>8.1f} {:>9.1f} {:>9.1f} {:>8.1f}\n",
+                         EngineChoice{EngineKind::Jit, r.path}.name(), to_string(r.latency.plan), r.shape.text(),
+                         jit::to_string(r.latency.source),
                          r.latency.ms, t.emit_ms, t.optimize_ms, t.codegen_ms, t.link_ms);
     }
   }

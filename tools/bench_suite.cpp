@@ -90,8 +90,8 @@ class SuiteRunner {
       auto build = std::make_unique<JitBuild>(build_jit(spec, &latencies, backward));
       for (const CompileLatency& latency : latencies) {
         report_.compiles.push_back({spec.kind, shape, spec.dtype, latency, series});
-        progress("{} kernels for {} from {}: {:.2f} ms", engine, shape.text(), jit::to_string(latency.source),
-                 latency.ms);
+        progress("{} {} kernels for {} from {}: {:.2f} ms", engine, to_string(latency.plan), shape.text(),
+                 jit::to_string(latency.source), latency.ms);
       }
       return (builds_[key] = std::move(build)).get();
     } catch (const Error& e) {

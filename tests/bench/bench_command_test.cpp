@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <vector>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -107,6 +108,11 @@ TEST_F(BenchCommand, BackwardTimesEachEnginesBackwardAlone) {
   }
   EXPECT_EQ(engines, (std::set<std::string>{"jit", "fallback", "reference"}));
   EXPECT_EQ(report["config"]["parts"], nlohmann::json::array({"backward"}));
+  // The forward plan three times (cold, memory, disk), then the backward plan's cold compile: what
+  // compile() in training mode adds.
+  std::vector<std::string> plans;
+  for (const nlohmann::json& r : of_kind(report, "compile")) plans.push_back(r["plan"].get<std::string>() + " " + r["cache"].get<std::string>());
+  EXPECT_EQ(plans, (std::vector<std::string>{"forward compiled", "forward memory", "forward disk", "backward compiled"}));
 }
 
 TEST_F(BenchCommand, SweepProbesMemoryAndTimesOnlyNewShapes) {

@@ -29,7 +29,8 @@ BenchReport sample_report() {
   stages.optimize_ms = 2;
   stages.codegen_ms = 3;
   stages.link_ms = 4;
-  report.compiles.push_back({AttentionKind::Flash, shape, DType::F32, {jit::CacheSource::Disk, 11, stages}, Series::Sweep});
+  report.compiles.push_back({AttentionKind::Flash, shape, DType::F32, {KernelPasses::Forward, jit::CacheSource::Disk, 11, stages},
+                             Series::Sweep});
   report.skipped.push_back({"reference", "time", std::nullopt, shape, "too slow"});
   return report;
 }
@@ -67,6 +68,7 @@ TEST(BenchReport, MemoryCompileAndSkippedRecords) {
   EXPECT_EQ(results[2]["path"], "flash");
   EXPECT_EQ(results[2]["peak_extra_bytes"], 4096);
   EXPECT_EQ(results[3]["kind"], "compile");
+  EXPECT_EQ(results[3]["plan"], "forward");
   EXPECT_EQ(results[3]["cache"], "disk");
   EXPECT_EQ(results[3]["ms"], 11.0);
   EXPECT_EQ(results[3]["link_ms"], 4.0);
