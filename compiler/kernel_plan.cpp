@@ -74,11 +74,12 @@ void validate_projection(const ProjectionSchedule& s, DType dtype, const TargetI
         target.vector_bits, s.lanes));
 }
 
-void validate_attention(const AttentionSchedule& s) {
-  if (s.query_block < 1 || s.key_block < 1 || s.lanes < 1)
+void validate_attention(const AttentionSchedule& s, const char* which) {
+  if (s.query_block < 1 || s.key_block < 1 || s.lanes < 1 || s.key_parts < 1)
     throw InvalidArgument(fmt::format(
-        "attention schedule: expected every size >= 1, got query_block={} key_block={} lanes={}",
-        s.query_block, s.key_block, s.lanes));
+        "{} schedule: expected every size >= 1, got query_block={} key_block={} lanes={} "
+        "key_parts={}",
+        which, s.query_block, s.key_block, s.lanes, s.key_parts));
 }
 
 // The largest register block that does not spill: 24 accumulators, the B vectors and a broadcast
@@ -155,7 +156,8 @@ std::string describe_projection(const ProjectionSchedule& s) {
 }
 
 std::string describe_attention(const AttentionSchedule& s) {
-  return fmt::format("query_block={} key_block={} lanes={}", s.query_block, s.key_block, s.lanes);
+  return fmt::format("query_block={} key_block={} lanes={} key_parts={}", s.query_block,
+                     s.key_block, s.lanes, s.key_parts);
 }
 
 std::string describe_kernel(const PlannedKernel& k) {
@@ -163,6 +165,7 @@ std::string describe_kernel(const PlannedKernel& k) {
     case PlannedKernel::Kind::Attention: return "attention " + describe_attention(k.attention);
     case PlannedKernel::Kind::AttentionBackward:
       return "attention_backward " + describe_attention(k.attention);
+    case PlannedKernel::Kind::SumDq: return "sum_dq " + describe_attention(k.attention);
     case PlannedKernel::Kind::TransposeWeights: return "transpose_weights";
     case PlannedKernel::Kind::GradientGemm:
       return fmt::format("gradient {} {}", to_string(k.gradient), describe_projection(k.projection));
@@ -176,7 +179,8 @@ std::string describe_kernel(const PlannedKernel& k) {
   return text + " " + describe_projection(k.projection);
 }
 
-// The seven backward kernels, in run order after the QKV projection.
+// The backward kernels in run order: seven, and the dq sum after the attention backward when it
+// splits heads into key parts.
 void add_backward_kernels(KernelPlan& plan, const AttentionSchedule& attention_backward) {
   auto backward = [](std::string suffix, PlannedKernel::Kind kind) {
     PlannedKernel k;
@@ -197,6 +201,11 @@ void add_backward_kernels(KernelPlan& plan, const AttentionSchedule& attention_b
       backward("attention_backward", PlannedKernel::Kind::AttentionBackward);
   attend_backward.attention = attention_backward;
   plan.kernels.push_back(attend_backward);
+  if (attention_backward.key_parts > 1) {
+    PlannedKernel sum = backward("sum_dq", PlannedKernel::Kind::SumDq);
+    sum.attention = attention_backward;
+    plan.kernels.push_back(sum);
+  }
   plan.kernels.push_back(gradient("grad_input", GradientGemm::Input));
   plan.kernels.push_back(gradient("grad_qkv_weights", GradientGemm::QkvWeights));
   plan.kernels.push_back(gradient("grad_out_weight", GradientGemm::OutWeight));
@@ -316,8 +325,12 @@ BackwardWorkspaceSizes KernelPlan::backward_workspace_elements(int64_t batch) co
   BackwardWorkspaceSizes sizes;
   sizes.dattn = forward.q;
   sizes.dqkv = checked_mul(forward.q, 3, "workspace dqkv");
-  sizes.delta = checked_mul(checked_mul(batch, spec.heads, "workspace B*H"), spec.seq_len,
-                            "workspace delta");
+  AttentionSchedule attention_backward;  // a forward-only plan: one part
+  for (const PlannedKernel& k : kernels)
+    if (k.kind == PlannedKernel::Kind::AttentionBackward) attention_backward = k.attention;
+  sizes.delta =
+      checked_mul(batch, codegen::attention_backward_scratch_elements(spec, attention_backward),
+                  "workspace delta");
   sizes.wt = checked_mul(checked_mul(spec.channels, spec.channels, "workspace C*C"), 4,
                          "workspace wt");
   // Everything the backward holds at once, the forward's q, k, v included, must be addressable.
@@ -358,8 +371,14 @@ KernelPlan plan_kernels(const AttentionSpec& spec, const TargetInfo& target,
       codegen::default_attention_backward_schedule(spec, target));
   validate_projection(qkv, spec.dtype, target, "qkv");
   validate_projection(out, spec.dtype, target, "out");
-  validate_attention(attention);
-  validate_attention(attention_backward);
+  validate_attention(attention, "attention");
+  validate_attention(attention_backward, "attention backward");
+  // The forward kernel has one tile per query block whatever the parts; a value it would ignore
+  // is refused rather than silently dropped.
+  if (attention.key_parts != 1)
+    throw InvalidArgument(fmt::format(
+        "attention schedule: key_parts is for the backward kernel, expected 1, got {}",
+        attention.key_parts));
 
   auto projection = [&](std::string suffix, std::vector<Projection> ps, const ProjectionSchedule& s) {
     PlannedKernel k;

@@ -64,7 +64,7 @@ bool gradient_gemm_reduces_batch(GradientGemm g);
 bool gradient_gemm_gathers_b(const AttentionSpec& spec, GradientGemm g);
 
 struct PlannedKernel {
-  enum class Kind { Projection, Attention, TransposeWeights, GradientGemm, AttentionBackward };
+  enum class Kind { Projection, Attention, TransposeWeights, GradientGemm, AttentionBackward, SumDq };
   // Which pass runs the kernel: the forward, or the backward (after the forward, from what it
   // kept).
   enum class Pass { Forward, Backward };
@@ -74,7 +74,7 @@ struct PlannedKernel {
   // Kind::Projection: the GEMMs its tiles cover (Q, K and V of one shape may share a kernel).
   std::vector<Projection> projections;
   ProjectionSchedule projection;  // Kind::Projection and Kind::GradientGemm
-  AttentionSchedule attention;    // Kind::Attention and Kind::AttentionBackward
+  AttentionSchedule attention;    // Kind::Attention, Kind::AttentionBackward and Kind::SumDq
   GradientGemm gradient = GradientGemm::Attention;  // Kind::GradientGemm
 };
 
@@ -91,7 +91,7 @@ struct WorkspaceSizes {
 struct BackwardWorkspaceSizes {
   int64_t dattn = 0;  // [B][N][C]
   int64_t dqkv = 0;   // [B][N][3C]
-  int64_t delta = 0;  // [B][H][N]
+  int64_t delta = 0;  // the attention backward's scratch: B * attention_backward_scratch_elements
   int64_t wt = 0;     // [4C][C]
 };
 

@@ -20,6 +20,7 @@ struct AttentionSchedule {
   int64_t query_block = 32;  // queries per tile, a multiple of the vector lanes
   int64_t key_block = 16;    // keys per register-blocked step of the inner loop
   int lanes = 16;            // vector lanes of the element type
+  int64_t key_parts = 1;     // backward only: tiles per head, each over a share of the keys
 };
 
 struct ProjectionSchedule {

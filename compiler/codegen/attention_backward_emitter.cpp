@@ -18,6 +18,10 @@ namespace flashjit::codegen {
 
 namespace {
 
+constexpr int64_t kMaxKeyParts = 64;
+constexpr int64_t kTilesPerBatch = 16;
+// Rows of dq one tile of the dq sum covers.
+constexpr int64_t kSumRows = 64;
 // Per-call stack (K^T, V^T, dK^T, dV^T, K rows, dS), kept far below any thread's stack size.
 constexpr int64_t kMaxStackBytes = int64_t{1} << 20;
 constexpr uint64_t kStackAlign = 64;
@@ -36,7 +40,7 @@ int element_bits(DType dtype) { return dtype == DType::F32 ? 32 : 64; }
 
 struct Shape {
   int64_t n, channels, heads, head_dim, key_block, key_vectors, query_step, head_vectors,
-      full_key_blocks, tail_keys;
+      full_key_blocks, tail_keys, parts, scratch_per_batch;
   int lanes;
   bool causal;
   double scale;
@@ -54,12 +58,17 @@ struct Shape {
     s.head_vectors = (s.head_dim + s.lanes - 1) / s.lanes;
     s.full_key_blocks = spec.seq_len / schedule.key_block;
     s.tail_keys = spec.seq_len % schedule.key_block;
+    s.parts = schedule.key_parts;
+    s.scratch_per_batch = attention_backward_scratch_elements(spec, schedule);
     s.causal = spec.causal;
     s.scale = spec.scale();
     return s;
   }
   // Row length of the stack copy of K (rows padded with zeros to whole vectors).
   int64_t padded_head_dim() const { return head_vectors * lanes; }
+  int64_t key_blocks() const { return full_key_blocks + (tail_keys > 0 ? 1 : 0); }
+  // With key parts, each part accumulates dq into its own [N][C] partial, summed after.
+  int64_t dq_stride() const { return parts > 1 ? channels : 3 * channels; }
 };
 
 // A block of keys: the first, how many are real (the rest of its vectors are masked) and how many
@@ -112,7 +121,7 @@ class AttentionBackwardEmitter {
     emit_loop(b_, body.tile_begin, body.tile_end, "tile",
               [&](llvm::Value* tile) { emit_tile(tile); });
     b_.CreateRetVoid();
-    emit_tiles_function(module_, name, s_.heads);
+    emit_tiles_function(module_, name, s_.heads * s_.parts);
   }
 
  private:
@@ -127,37 +136,57 @@ class AttentionBackwardEmitter {
     return vec_.at(buffer, add(mul(row, s_.key_block), vector * s_.lanes));
   }
 
+  // Tile = (batch, head) * parts + part, so a head's heaviest part (the first: in causal
+  // attention the most queries see its keys) comes first and the lightest tiles come last.
   void emit_tile(llvm::Value* tile) {
-    auto* b = b_.CreateUDiv(tile, i64(s_.heads));
-    auto* h = b_.CreateURem(tile, i64(s_.heads));
+    auto* part = b_.CreateURem(tile, i64(s_.parts));
+    auto* bh = b_.CreateUDiv(tile, i64(s_.parts));
+    auto* b = b_.CreateUDiv(bh, i64(s_.heads));
+    auto* h = b_.CreateURem(bh, i64(s_.heads));
     auto* head_offset = add(mul(b, s_.n * s_.channels), mul(h, s_.head_dim));
     q_head_ = vec_.at(q_, head_offset);
     k_head_ = vec_.at(k_, head_offset);
     v_head_ = vec_.at(v_, head_offset);
     dattn_head_ = vec_.at(dattn_, head_offset);
     o_head_ = vec_.at(o_, add(mul(b, s_.channels * s_.n), mul(h, s_.head_dim * s_.n)));
-    lse_head_ = vec_.at(lse_, mul(tile, s_.n));
-    delta_head_ = vec_.at(delta_, mul(tile, s_.n));
-    dq_head_ = vec_.at(dqkv_, add(mul(b, 3 * s_.n * s_.channels), mul(h, s_.head_dim)));
+    lse_head_ = vec_.at(lse_, mul(bh, s_.n));
+    dkv_head_ = vec_.at(dqkv_, add(mul(b, 3 * s_.n * s_.channels), mul(h, s_.head_dim)));
+    // Scratch of batch item b: [H][parts][N] deltas, then (parts > 1) [parts][N][C] dq partials.
+    auto* scratch = vec_.at(delta_, mul(b, s_.scratch_per_batch));
+    delta_head_ = vec_.at(scratch, mul(add(mul(h, s_.parts), part), s_.n));
+    dq_head_ = s_.parts > 1
+                   ? vec_.at(scratch, add(add(i64(s_.heads * s_.parts * s_.n),
+                                               mul(part, s_.n * s_.channels)),
+                                           mul(h, s_.head_dim)))
+                   : dkv_head_;
 
     prepare_queries();
-    const int64_t kb = s_.key_block;
+    // Part p takes key blocks [p * blocks / parts, (p + 1) * blocks / parts): the tail block, if
+    // any, always falls to the last part.
+    const int64_t kb = s_.key_block, blocks = s_.key_blocks();
+    auto* first_block = b_.CreateUDiv(mul(part, blocks), i64(s_.parts));
+    auto* end_block = b_.CreateUDiv(mul(add(part, 1), blocks), i64(s_.parts));
     if (s_.full_key_blocks > 0)
-      emit_loop(b_, i64(0), i64(s_.full_key_blocks), "key_block", [&](llvm::Value* block) {
-        key_block(KeyBlock{mul(block, kb), kb, s_.key_vectors});
-      });
+      emit_loop(b_, first_block,
+                b_.CreateBinaryIntrinsic(llvm::Intrinsic::umin, end_block, i64(s_.full_key_blocks)),
+                "key_block", [&](llvm::Value* block) {
+                  key_block(KeyBlock{mul(block, kb), kb, s_.key_vectors});
+                });
     if (s_.tail_keys > 0)
-      key_block(KeyBlock{i64(s_.full_key_blocks * kb), s_.tail_keys,
-                         (s_.tail_keys + s_.lanes - 1) / s_.lanes});
+      emit_if(b_, b_.CreateICmpEQ(end_block, i64(blocks)), "tail_block", [&] {
+        key_block(KeyBlock{i64(s_.full_key_blocks * kb), s_.tail_keys,
+                           (s_.tail_keys + s_.lanes - 1) / s_.lanes});
+      }, nullptr);
   }
 
-  // delta[i] = sum over the head's dims of dattn[i][dim] * o[dim][i], and dq's head columns
-  // cleared for the key blocks to accumulate into. O(N * head_dim) scalar work per head.
+  // delta[i] = sum over the head's dims of dattn[i][dim] * o[dim][i] (each part keeps its own
+  // copy, so parts never write the same memory), and the part's dq columns cleared for its key
+  // blocks to accumulate into. O(N * head_dim) scalar work per part.
   void prepare_queries() {
     emit_loop(b_, i64(0), i64(s_.n), "delta", [&](llvm::Value* i) {
       auto* dattn_row = vec_.at(dattn_head_, mul(i, s_.channels));
       auto* o_column = vec_.at(o_head_, i);
-      auto* dq_row = vec_.at(dq_head_, mul(i, 3 * s_.channels));
+      auto* dq_row = vec_.at(dq_head_, mul(i, s_.dq_stride()));
       llvm::Value* sum = vec_.scalar_constant(0.0);
       for (int64_t dim = 0; dim < s_.head_dim; ++dim) {
         auto* term = b_.CreateFMul(scalar(vec_.at(dattn_row, dim)), scalar(vec_.at(o_column, dim * s_.n)));
@@ -237,7 +266,7 @@ class AttentionBackwardEmitter {
       auto* row = add(first, qi);
       vec_.prefetch(vec_.at(q_head_, mul(row, s_.channels)), s_.head_dim);
       vec_.prefetch(vec_.at(dattn_head_, mul(row, s_.channels)), s_.head_dim);
-      vec_.prefetch(vec_.at(dq_head_, mul(row, 3 * s_.channels)), s_.head_dim, true);
+      vec_.prefetch(vec_.at(dq_head_, mul(row, s_.dq_stride())), s_.head_dim, true);
     }
   }
 
@@ -366,7 +395,7 @@ class AttentionBackwardEmitter {
     std::vector<llvm::Value*> rows, slots;  // [qi][hv - hv0]
     for (int64_t qi = 0; qi < count; ++qi)
       for (int64_t hv = hv0; hv < hv1; ++hv) {
-        rows.push_back(vec_.at(dq_head_, add(mul(add(first, qi), 3 * s_.channels), hv * s_.lanes)));
+        rows.push_back(vec_.at(dq_head_, add(mul(add(first, qi), s_.dq_stride()), hv * s_.lanes)));
         slots.push_back(entry_alloca(b_, vec_.type(), 1, vector_align(), "dq"));
         b_.CreateStore(partial(hv) ? vec_.load_first(rows.back(), static_cast<int>(last_active))
                                    : vec_.load(rows.back()),
@@ -408,7 +437,7 @@ class AttentionBackwardEmitter {
   void store_key_gradients(const KeyBlock& block) {
     auto* ln2 = vec_.scalar_constant(std::numbers::ln2);
     emit_loop(b_, i64(0), i64(block.valid), "store_keys", [&](llvm::Value* j) {
-      auto* row = vec_.at(dq_head_, mul(add(block.first, j), 3 * s_.channels));
+      auto* row = vec_.at(dkv_head_, mul(add(block.first, j), 3 * s_.channels));
       auto* dk_row = vec_.at(row, s_.channels);
       auto* dv_row = vec_.at(row, 2 * s_.channels);
       emit_unrolled_loop(b_, s_.head_dim, 8, "store_dim", [&](llvm::Value* dim) {
@@ -430,9 +459,11 @@ class AttentionBackwardEmitter {
   // dS [query_step][key_block].
   llvm::Value *kt_ = nullptr, *vt_ = nullptr, *dkt_ = nullptr, *dvt_ = nullptr, *krows_ = nullptr,
               *ds_ = nullptr;
-  // The current tile's head.
+  // The current tile's head; dkv_head_ is its columns of dqkv, dq_head_ where its part's dq goes
+  // (dqkv itself with one part, else the part's partial, rows dq_stride() apart).
   llvm::Value *q_head_ = nullptr, *k_head_ = nullptr, *v_head_ = nullptr, *dattn_head_ = nullptr,
-              *o_head_ = nullptr, *lse_head_ = nullptr, *delta_head_ = nullptr, *dq_head_ = nullptr;
+              *o_head_ = nullptr, *lse_head_ = nullptr, *delta_head_ = nullptr, *dq_head_ = nullptr,
+              *dkv_head_ = nullptr;
 };
 
 int64_t stack_bytes(const AttentionSpec& spec, const AttentionSchedule& schedule) {
@@ -467,6 +498,9 @@ void validate(const AttentionSpec& spec, const AttentionSchedule& schedule,
       schedule.query_block > 8)
     fail("expected a query step in [1, 8] dividing the key block " +
          std::to_string(schedule.key_block) + ", got " + std::to_string(schedule.query_block));
+  if (schedule.key_parts < 1 || schedule.key_parts > kMaxKeyParts)
+    fail("expected key parts in [1, " + std::to_string(kMaxKeyParts) + "], got " +
+         std::to_string(schedule.key_parts));
   const int64_t bytes = stack_bytes(spec, schedule);
   if (bytes > kMaxStackBytes)
     fail("the tile's stack buffers must fit " + std::to_string(kMaxStackBytes) + " bytes, got " +
@@ -475,6 +509,18 @@ void validate(const AttentionSpec& spec, const AttentionSchedule& schedule,
 
 }  // namespace
 
+int64_t attention_backward_scratch_elements(const AttentionSpec& spec,
+                                            const AttentionSchedule& schedule) {
+  const int64_t deltas = checked_mul(checked_mul(spec.heads, schedule.key_parts, "delta H*parts"),
+                                     spec.seq_len, "delta H*parts*N");
+  const int64_t partials =
+      schedule.key_parts > 1
+          ? checked_mul(checked_mul(schedule.key_parts, spec.seq_len, "dq partials parts*N"),
+                        spec.channels, "dq partials parts*N*C")
+          : 0;
+  return checked_add(deltas, partials, "attention backward scratch");
+}
+
 void emit_attention_backward_kernel(llvm::Module& module, const AttentionSpec& spec,
                                     const AttentionSchedule& schedule, const TargetInfo& target,
                                     const std::string& name) {
@@ -482,6 +528,59 @@ void emit_attention_backward_kernel(llvm::Module& module, const AttentionSpec& s
   AttentionBackwardEmitter emitter(module, Shape::of(spec, schedule),
                                    element_type(module.getContext(), spec.dtype));
   emitter.emit(name);
+}
+
+void emit_dq_sum_kernel(llvm::Module& module, const AttentionSpec& spec,
+                        const AttentionSchedule& schedule, const TargetInfo& target,
+                        const std::string& name) {
+  validate(spec, schedule, target);
+  if (schedule.key_parts < 2)
+    throw InvalidArgument("dq sum kernel: expected at least 2 key parts, got " +
+                          std::to_string(schedule.key_parts));
+  llvm::IRBuilder<> b(module.getContext());
+  use_kernel_fast_math(b);
+  VectorOps vec(b, element_type(module.getContext(), spec.dtype), schedule.lanes);
+  KernelBody body =
+      declare_kernel(module, name, {ArgField::Delta, ArgField::Dqkv}, vec.element_bytes());
+  b.SetInsertPoint(&body.function->getEntryBlock());
+  auto i64 = [&](int64_t v) { return b.getInt64(static_cast<uint64_t>(v)); };
+  const int64_t n = spec.seq_len, c = spec.channels, parts = schedule.key_parts;
+  const int64_t row_tiles = (n + kSumRows - 1) / kSumRows;
+  const int64_t partials_at = spec.heads * parts * n;
+  const int64_t scratch_per_batch = attention_backward_scratch_elements(spec, schedule);
+  const int64_t full = c / schedule.lanes, tail = c % schedule.lanes;
+  // Tile (b, row tile): dq[b][i][0, C) = sum over the parts of partial[b][part][i][0, C).
+  emit_loop(b, body.tile_begin, body.tile_end, "tile", [&](llvm::Value* tile) {
+    auto* batch = b.CreateUDiv(tile, i64(row_tiles));
+    auto* first = b.CreateMul(b.CreateURem(tile, i64(row_tiles)), i64(kSumRows));
+    auto* last = b.CreateBinaryIntrinsic(llvm::Intrinsic::umin, b.CreateAdd(first, i64(kSumRows)),
+                                         i64(n));
+    auto* partials = vec.at(body.buffers[0], b.CreateAdd(b.CreateMul(batch, i64(scratch_per_batch)),
+                                                         i64(partials_at)));
+    auto* dq = vec.at(body.buffers[1], b.CreateMul(batch, i64(3 * n * c)));
+    emit_loop(b, first, last, "row", [&](llvm::Value* row) {
+      auto* dq_row = vec.at(dq, b.CreateMul(row, i64(3 * c)));
+      auto* part_row = vec.at(partials, b.CreateMul(row, i64(c)));
+      // The `active` first columns of the vector at `column`, summed over the parts.
+      auto sum_of_parts = [&](llvm::Value* column, int active) {
+        std::vector<llvm::Value*> terms;
+        for (int64_t p = 0; p < parts; ++p) {
+          auto* at = vec.at(part_row, b.CreateAdd(column, i64(p * n * c)));
+          terms.push_back(active < schedule.lanes ? vec.load_first(at, active) : vec.load(at));
+        }
+        return vec.sum_of(terms);
+      };
+      emit_unrolled_loop(b, full, 4, "column", [&](llvm::Value* v) {
+        auto* column = b.CreateMul(v, i64(schedule.lanes));
+        vec.store(sum_of_parts(column, schedule.lanes), vec.at(dq_row, column));
+      });
+      if (tail > 0)
+        vec.store_first(sum_of_parts(i64(full * schedule.lanes), static_cast<int>(tail)),
+                        vec.at(dq_row, full * schedule.lanes), static_cast<int>(tail));
+    });
+  });
+  b.CreateRetVoid();
+  emit_tiles_function(module, name, row_tiles);
 }
 
 AttentionSchedule default_attention_backward_schedule(const AttentionSpec& spec,
@@ -495,6 +594,13 @@ AttentionSchedule default_attention_backward_schedule(const AttentionSpec& spec,
   const bool wide = target.vector_bits >= 512;
   schedule.key_block = (wide ? 3 : 2) * schedule.lanes;
   schedule.query_block = wide ? 4 : 2;
+  // With one tile per (batch, head), 8 at the headline, two threads ran up to a whole head apart
+  // whenever the machine ran them at different speeds (a fifth of the kernel idle, measured); at
+  // least 16 tiles per batch item bound that, at the price of a delta per part and a dq partial
+  // per part summed after. At most 4 parts: the partials cost parts x N x C of memory.
+  const int64_t key_blocks = (spec.seq_len + schedule.key_block - 1) / schedule.key_block;
+  schedule.key_parts = std::clamp<int64_t>((kTilesPerBatch + spec.heads - 1) / spec.heads, 1,
+                                           std::max<int64_t>(1, std::min<int64_t>(4, key_blocks)));
   return schedule;
 }
 

@@ -5,8 +5,13 @@
 // Data contract (compiler/codegen/gradient_gemm_emitter.h describes the buffers):
 //   reads  q, k, v [B][N][C] (q pre-scaled by scale*log2 e, as the forward's projection writes
 //          it), o [B][C][N], lse [B][H][N] (natural log), dattn [B][N][C];
-//   writes delta [B][H][N] = rowsum(dattn * o) and the head's columns of dqkv [B][N][3C].
-// A tile owns its head's columns of dqkv and its delta row, so any thread may run any tile.
+//   writes the head's columns of dqkv [B][N][3C], and uses the `delta` buffer as scratch, per
+//   batch item (attention_backward_scratch_elements): [H][key_parts][N] row sums
+//   delta = rowsum(dattn * o), then, with key_parts > 1, [key_parts][N][C] partial sums of dq.
+// Tiles are (batch, head, key part): each part takes an equal share of the head's key blocks,
+// owns their rows of dk and dv, and accumulates its dq into a partial of its own (with one part,
+// into dqkv directly), so any thread may run any tile; the dq sum kernel then adds the partials
+// into dqkv. More tiles than heads keep two threads evenly loaded.
 //
 // Per key block (key_block keys, vectorised across keys, K^T and V^T gathered on the stack) the
 // kernel walks the queries that see it, query_block at a time with each query's values broadcast:
@@ -27,15 +32,26 @@
 
 namespace flashjit::codegen {
 
-// Emits NAME(args, tile_begin, tile_end) and NAME_tiles(batch) = batch * heads. Throws
-// InvalidArgument for a spec or schedule the kernel cannot implement.
+// Emits NAME(args, tile_begin, tile_end) and NAME_tiles(batch) = batch * heads * key_parts.
+// Throws InvalidArgument for a spec or schedule the kernel cannot implement.
 void emit_attention_backward_kernel(llvm::Module& module, const AttentionSpec& spec,
                                     const AttentionSchedule& schedule, const TargetInfo& target,
                                     const std::string& name);
 
+// Emits the kernel that runs after it when schedule.key_parts > 1: dq = the sum of the parts'
+// partials, into dqkv's first C columns (tiles: batch x blocks of rows).
+void emit_dq_sum_kernel(llvm::Module& module, const AttentionSpec& spec,
+                        const AttentionSchedule& schedule, const TargetInfo& target,
+                        const std::string& name);
+
+// Elements of the `delta` scratch per batch item. Throws InvalidArgument on overflow.
+int64_t attention_backward_scratch_elements(const AttentionSpec& spec,
+                                            const AttentionSchedule& schedule);
+
 // 32 registers: key_block = three vectors of keys, query_block = 4 queries per step (the S and dP
 // tiles, then the P and dS tiles, take 24 registers; measured a little ahead of two vectors, in
-// noisy runs). 16 registers: two vectors and 2 queries (12).
+// noisy runs). 16 registers: two vectors and 2 queries (12). key_parts: enough for 16 tiles per
+// batch item, at most 4.
 AttentionSchedule default_attention_backward_schedule(const AttentionSpec& spec,
                                                       const TargetInfo& target);
 

@@ -78,6 +78,9 @@ llvm::Expected<std::unique_ptr<llvm::Module>> emit_plan_module(const KernelPlan&
           emit_attention_backward_kernel(*module, plan.spec, kernel.attention, plan.target,
                                          kernel.name);
           break;
+        case PlannedKernel::Kind::SumDq:
+          emit_dq_sum_kernel(*module, plan.spec, kernel.attention, plan.target, kernel.name);
+          break;
       }
     }
   } catch (const Error& e) {

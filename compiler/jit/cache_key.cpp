@@ -22,10 +22,10 @@ std::string describe_kernel(const PlannedKernel& k) {
   // cannot be forgotten if it starts to matter.
   return fmt::format(
       "{}:{}:[{}]:rows_per_tile={},cols_per_tile={},row_block={},col_vectors={},k_block={},"
-      "lanes={}:query_block={},key_block={},lanes={}",
+      "lanes={}:query_block={},key_block={},lanes={},key_parts={}",
       k.name, k.kind == PlannedKernel::Kind::Attention ? "attention" : "projection", projections,
       p.rows_per_tile, p.cols_per_tile, p.row_block, p.col_vectors, p.k_block, p.lanes,
-      a.query_block, a.key_block, a.lanes);
+      a.query_block, a.key_block, a.lanes, a.key_parts);
 }
 
 }  // namespace

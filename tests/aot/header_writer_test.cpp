@@ -55,10 +55,10 @@ TEST(HeaderWriter, StatesTheSpecialisationAndDeclaresEveryKernel) {
   EXPECT_TRUE(contains(header, p + "target_cpu[] = \"" + plan.target.cpu + "\";"));
   EXPECT_TRUE(contains(header, p + "target_features[] = \"" + plan.target.features + "\";"));
   EXPECT_TRUE(contains(header, p + "workspace_elements_per_batch = 3920;"));
-  // The forward's table runs project_qkv, attention, project_out; the backward's its seven kernels
-  // on the q, k, v the forward left.
+  // The forward's table runs project_qkv, attention, project_out; the backward's its kernels on
+  // the q, k, v the forward left: seven, and the dq sum of this shape's key parts.
   EXPECT_TRUE(contains(header, p + "kernel_count = 3 }"));
-  EXPECT_TRUE(contains(header, p + "backward_kernel_count = 7 }"));
+  EXPECT_TRUE(contains(header, p + "backward_kernel_count = 8 }"));
   // The comment, for readers.
   EXPECT_TRUE(contains(header, "channels 80, heads 2, head_dim 40, sequence length 49, dtype f64"));
   EXPECT_TRUE(contains(header, "causal mask yes"));

@@ -34,8 +34,9 @@ bool is_c_identifier(const std::string& s) {
 
 TEST(KernelPlan, FusedPlanRunsQkvAttentionOut) {
   const KernelPlan plan = plan_kernels(headline(), target_of_width(512));
-  // Then the seven backward kernels (tests/jit_backward checks them).
-  ASSERT_EQ(plan.kernels.size(), 10u);
+  // Then the backward kernels (tests/jit_backward checks them): seven, and the dq sum of the
+  // headline's two key parts.
+  ASSERT_EQ(plan.kernels.size(), 11u);
   EXPECT_EQ(plan.kernels[0].kind, PlannedKernel::Kind::Projection);
   EXPECT_EQ(plan.kernels[0].projections,
             (std::vector<Projection>{Projection::Q, Projection::K, Projection::V}));
@@ -47,14 +48,14 @@ TEST(KernelPlan, FusedPlanRunsQkvAttentionOut) {
     EXPECT_EQ(k.name.rfind("fj_c320_h8_n4096_f32_image_flash_x86_64_v4_", 0), 0u) << k.name;
     names.insert(k.name);
   }
-  EXPECT_EQ(names.size(), 10u);
+  EXPECT_EQ(names.size(), 11u);
 }
 
 TEST(KernelPlan, UnfusedPlanHasOneKernelPerProjection) {
   PlanOverrides o;
   o.fuse_qkv = false;
   const KernelPlan plan = plan_kernels(headline(), target_of_width(512), o);
-  ASSERT_EQ(plan.kernels.size(), 12u);  // and the seven backward kernels
+  ASSERT_EQ(plan.kernels.size(), 13u);  // and the eight backward kernels
   EXPECT_EQ(plan.kernels[0].projections, std::vector<Projection>{Projection::Q});
   EXPECT_EQ(plan.kernels[1].projections, std::vector<Projection>{Projection::K});
   EXPECT_EQ(plan.kernels[2].projections, std::vector<Projection>{Projection::V});

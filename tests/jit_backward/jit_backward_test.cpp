@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "compiler/codegen/attention_backward_emitter.h"
 #include "compiler/jit/compile_plan.h"
 #include "compiler/kernel_plan.h"
 #include "ir/error.h"
@@ -75,10 +76,10 @@ struct Problem {
 
 template <typename T>
 void check_backward(const AttentionSpec& spec, int64_t batch, const TargetInfo& target,
-                    ThreadPool& pool, uint64_t seed) {
+                    ThreadPool& pool, uint64_t seed, const PlanOverrides& overrides = {}) {
   SCOPED_TRACE(fmt::format("{} batch {} on {} ({}-bit)", spec.key(), batch, target.cpu,
                            target.vector_bits));
-  const KernelPlan plan = plan_kernels(spec, target);
+  const KernelPlan plan = plan_kernels(spec, target, overrides);
   auto compiled = expect_value(jit::compile_plan(plan));
   const Problem<T> p(spec, batch, seed);
   const std::size_t elements = p.x.size();
@@ -147,6 +148,43 @@ TEST(JitBackward, MatchesReferenceAcrossShapes) {
     }
   }
   EXPECT_GE(case_index, 60);
+}
+
+// A head's keys split into parts, each its own tile with its own dq partial: one part (dq straight
+// into dqkv), parts that split the blocks unevenly, the tail block in the last part, and more
+// parts than key blocks (empty parts) all give the reference's gradients.
+TEST(JitBackward, KeyPartsSplitAHeadWithoutChangingTheGradients) {
+  ThreadPool pool(2);
+  const TargetInfo target = host_target();
+  const AttentionSchedule defaults = codegen::default_attention_backward_schedule(
+      AttentionSpec{48, 2, 4 * 48 + 17, false, DType::F32, Layout::Sequence, AttentionKind::Flash},
+      target);
+  uint64_t seed = 5000;
+  for (const int64_t parts : {1, 2, 3, 7}) {
+    for (const bool causal : {false, true}) {
+      SCOPED_TRACE(fmt::format("key_parts {} causal {}", parts, causal));
+      const int64_t n = 4 * defaults.key_block + 17;  // five blocks, the last a partial one
+      const AttentionSpec spec{48, 2, n, causal, DType::F32, Layout::Sequence, AttentionKind::Flash};
+      PlanOverrides overrides;
+      overrides.attention_backward = defaults;
+      overrides.attention_backward->key_parts = parts;
+      check_backward<float>(spec, 2, target, pool, seed++, overrides);
+    }
+  }
+}
+
+TEST(BackwardPlan, KeyPartsAreChosenForSixteenTilesPerBatchItem) {
+  const TargetInfo target = host_target();
+  auto parts = [&](int64_t heads, int64_t n) {
+    const AttentionSpec spec{heads * 8, heads, n, false, DType::F32, Layout::Sequence,
+                             AttentionKind::Flash};
+    return codegen::default_attention_backward_schedule(spec, target).key_parts;
+  };
+  EXPECT_EQ(parts(8, 4096), 2);   // the headline: 16 tiles
+  EXPECT_EQ(parts(5, 4096), 4);   // ceil(16 / 5) = 4
+  EXPECT_EQ(parts(2, 4096), 4);   // at most 4: each part costs an N x C partial
+  EXPECT_EQ(parts(16, 4096), 1);  // enough heads already
+  EXPECT_EQ(parts(2, 1), 1);      // no more parts than key blocks
 }
 
 class BackwardExecutor : public ::testing::Test {
@@ -231,10 +269,14 @@ TEST(BackwardPlan, ListsTheBackwardKernelsAfterTheForward) {
       EXPECT_TRUE(backward.empty()) << k.name << " after a backward kernel";
   }
   using Kind = PlannedKernel::Kind;
+  // Two heads over several key blocks: more than one part, so the dq sum follows the attention
+  // backward.
+  const int64_t parts = codegen::default_attention_backward_schedule(spec, host_target()).key_parts;
+  ASSERT_GT(parts, 1);
   EXPECT_EQ(backward, (std::vector<Kind>{Kind::TransposeWeights, Kind::GradientGemm,
-                                         Kind::AttentionBackward, Kind::GradientGemm,
+                                         Kind::AttentionBackward, Kind::SumDq,
                                          Kind::GradientGemm, Kind::GradientGemm,
-                                         Kind::GradientGemm}));
+                                         Kind::GradientGemm, Kind::GradientGemm}));
   // The backward reads the forward's q, k, v rather than recompute them.
   for (const PlannedKernel& k : plan.kernels) {
     if (k.kind == PlannedKernel::Kind::Projection) {
@@ -244,7 +286,8 @@ TEST(BackwardPlan, ListsTheBackwardKernelsAfterTheForward) {
   const BackwardWorkspaceSizes sizes = plan.backward_workspace_elements(3);
   EXPECT_EQ(sizes.dattn, 3 * 50 * 64);
   EXPECT_EQ(sizes.dqkv, 3 * 3 * 50 * 64);
-  EXPECT_EQ(sizes.delta, 3 * 2 * 50);
+  // Per batch item: a delta row per head and part, then a dq partial [N][C] per part.
+  EXPECT_EQ(sizes.delta, 3 * (2 * parts * 50 + parts * 50 * 64));
   EXPECT_EQ(sizes.wt, 4 * 64 * 64);
 }
 

@@ -41,7 +41,8 @@ TEST(KernelPasses, EachSelectionPlansItsOwnKernels) {
   const KernelPlan all = plan_kernels(spec, host_target());
   using Kind = PlannedKernel::Kind;
   EXPECT_EQ(kinds(forward), (std::vector<Kind>{Kind::Projection, Kind::Attention, Kind::Projection}));
-  // The backward plan reads the forward's q, k, v: no projection of its own.
+  // The backward plan reads the forward's q, k, v: no projection of its own. One key block
+  // (N = 20): one part, no dq sum.
   EXPECT_EQ(kinds(backward),
             (std::vector<Kind>{Kind::TransposeWeights, Kind::GradientGemm, Kind::AttentionBackward,
                                Kind::GradientGemm, Kind::GradientGemm, Kind::GradientGemm,
