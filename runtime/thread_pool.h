@@ -2,6 +2,7 @@
 // atomic counter, so uneven tiles (causal attention) balance themselves.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -42,9 +43,10 @@ class ThreadPool {
   std::condition_variable wake_;
   std::condition_variable done_;
   Job* job_ = nullptr;
-  uint64_t generation_ = 0;
-  int pending_ = 0;  // workers yet to finish the current job
-  bool stop_ = false;
+  // Written under mutex_; atomic so that a spinning thread may read them without it.
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};  // workers yet to finish the current job
+  std::atomic<bool> stop_{false};
 };
 
 // Threads requested through FLASHJIT_NUM_THREADS (>= 1), else hardware concurrency.
