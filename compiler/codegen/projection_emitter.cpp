@@ -320,39 +320,37 @@ class ProjectionEmitter {
   // row blocks share it, which makes every microkernel load after the copy an L1 hit.
   bool packs_weight_panels(int64_t rows) const { return !b_.pack && rows > schedule_.row_block; }
 
-  // One column block of the tile (of `cols` columns): with weight panels, its panel is copied
-  // and the next one is prefetched while the row blocks run over this one.
+  // One column block of the tile (of `cols` columns): with weight panels, the first row block
+  // reads the weights in place and copies them into the panel as it goes, the others read the
+  // panel, and all prefetch the next panel's weights.
   void emit_column_block(llvm::IRBuilderBase& b, VectorOps& v, const Step& s, llvm::Value* panel,
                          llvm::Value* col, int64_t rows, int64_t cols, int64_t vectors,
                          int last_active) {
-    llvm::Value* b_col = v.at(s.b, col);
-    int64_t b_stride = b_k_stride();
     llvm::Value* next = nullptr;
     if (panel) {
-      const int64_t block_cols = schedule_.col_vectors * lanes_;
-      b_stride = block_cols;
-      emit_pack(b, v, b_col, b_.k_stride, panel, b_stride,
-                (vectors - 1) * lanes_ + last_active, s.k_count);
-      llvm::Value* next_col = b.CreateAdd(col, i64(b, block_cols));
+      llvm::Value* next_col = b.CreateAdd(col, i64(b, schedule_.col_vectors * lanes_));
       next = b.CreateSelect(b.CreateICmpSLT(next_col, i64(b, cols)), v.at(s.b, next_col),
                             s.next_panel);
-      b_col = panel;
     }
-    emit_row_blocks(b, v, s, b_col, b_stride, next, col, rows, vectors, last_active);
+    emit_row_blocks(b, v, s, v.at(s.b, col), panel, next, col, rows, vectors, last_active);
   }
 
   // Register blocks covering `rows` rows of the column block at `col` (B's block at `b_col`, k
-  // rows `b_stride` apart): full blocks, then one smaller block for the remainder. When `next`
-  // (the next weight panel's source) is given, each row block prefetches an equal share of its
-  // k rows, so the copy after this block reads from L2 instead of waiting on memory.
+  // rows b_k_stride() apart): full blocks, then one smaller block for the remainder. With a
+  // `panel`, the first block copies B's block into it (k rows a column block apart) while it
+  // computes, and the rest read the panel; and when `next` (the next weight panel's source) is
+  // given, each row block prefetches an equal share of its k rows, so the first block of the next
+  // panel reads from L2 instead of waiting on memory.
   void emit_row_blocks(llvm::IRBuilderBase& b, VectorOps& v, const Step& s, llvm::Value* b_col,
-                       int64_t b_stride, llvm::Value* next, llvm::Value* col, int64_t rows,
+                       llvm::Value* panel, llvm::Value* next, llvm::Value* col, int64_t rows,
                        int64_t vectors, int last_active) {
+    const int64_t panel_stride = schedule_.col_vectors * lanes_;
     llvm::Value* out_col = v.at(s.out, col);
     llvm::Value* bias_col = bias_ == Bias::PerCol ? v.at(s.bias, col) : s.bias;
     const int64_t block = schedule_.row_block;
     const int64_t share = ceil_div(tiling_.k_block, ceil_div(rows, block));
-    auto call = [&](int64_t block_rows, llvm::Value* block_index) {
+    auto call = [&](int64_t block_rows, llvm::Value* block_index, bool copies) {
+      const bool in_place = !panel || copies;
       llvm::Value* row = b.CreateMul(block_index, i64(b, block));
       llvm::Value* bias_row = bias_ == Bias::PerRow ? v.at(bias_col, row) : bias_col;
       llvm::Value* prefetch = llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(ctx_));
@@ -366,16 +364,27 @@ class ProjectionEmitter {
                                        b.CreateSelect(b.CreateICmpSLT(left, i64(b, share)), left,
                                                       i64(b, share)));
       }
-      b.CreateCall(microkernel(block_rows, vectors, last_active, b_stride, next != nullptr),
-                   {v.at(s.a, b.CreateMul(row, i64(b, a_row_stride()))), b_col,
+      llvm::Value* panel_out =
+          copies ? panel : llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(ctx_));
+      b.CreateCall(microkernel(block_rows, vectors, last_active,
+                               in_place ? b_k_stride() : panel_stride, next != nullptr,
+                               copies ? panel_stride : 0),
+                   {v.at(s.a, b.CreateMul(row, i64(b, a_row_stride()))), in_place ? b_col : panel,
                     v.at(out_col, b.CreateMul(row, i64(b, out_.outer_stride))), bias_row,
-                    prefetch, s.scale, s.k_count, prefetch_rows, s.is_first, s.is_last});
+                    prefetch, panel_out, s.scale, s.k_count, prefetch_rows, s.is_first,
+                    s.is_last});
     };
     const int64_t full_blocks = rows / block;
-    if (full_blocks > 0)
-      emit_loop(b, i64(b, 0), i64(b, full_blocks), "rowblock",
-                [&](llvm::Value* rb) { call(block, rb); });
-    if (const int64_t tail = rows % block) call(tail, i64(b, full_blocks));
+    // With a panel there are at least two row blocks (packs_weight_panels), the first a full one.
+    int64_t first_plain = 0;
+    if (panel) {
+      call(block, i64(b, 0), true);
+      first_plain = 1;
+    }
+    if (full_blocks > first_plain)
+      emit_loop(b, i64(b, first_plain), i64(b, full_blocks), "rowblock",
+                [&](llvm::Value* rb) { call(block, rb, false); });
+    if (const int64_t tail = rows % block) call(tail, i64(b, full_blocks), false);
   }
 
   // Copies `count` contiguous elements from each of k_count rows (stride src_stride) to a buffer
@@ -404,11 +413,13 @@ class ProjectionEmitter {
   // The last vector of a row has `last_active` lanes (masked loads and stores). Across k blocks
   // the accumulators start from the partial sums in `out`; the last block scales and adds the
   // bias. With `prefetching`, the first prefetch_rows k steps also prefetch one weight row each
-  // (prefetch + k * C, a column block wide) into L2.
-  // Params: a, b, out, bias, prefetch, scale, k_count, prefetch_rows, is_first, is_last.
+  // (prefetch + k * C, a column block wide) into L2. With copy_stride > 0, every B vector loaded
+  // is also stored to the panel (k rows copy_stride apart; the padding of a partial last vector
+  // stored as zeros), which the tile's later row blocks then read.
+  // Params: a, b, out, bias, prefetch, panel, scale, k_count, prefetch_rows, is_first, is_last.
   llvm::Function* microkernel(int64_t rows, int64_t vectors, int last_active, int64_t b_stride,
-                              bool prefetching) {
-    auto key = std::make_tuple(rows, vectors, last_active, b_stride, prefetching);
+                              bool prefetching, int64_t copy_stride) {
+    auto key = std::make_tuple(rows, vectors, last_active, b_stride, prefetching, copy_stride);
     if (auto it = microkernels_.find(key); it != microkernels_.end()) return it->second;
     auto* ptr = llvm::PointerType::getUnqual(ctx_);
     auto* i1 = llvm::Type::getInt1Ty(ctx_);
@@ -416,10 +427,11 @@ class ProjectionEmitter {
     llvm::Function* fn = make_function("block" + std::to_string(rows) + "x" +
                                            std::to_string(vectors) + "m" +
                                            std::to_string(last_active) + "s" +
-                                           std::to_string(b_stride) + (prefetching ? "p" : ""),
-                                       {ptr, ptr, ptr, ptr, ptr, element_, i64_type, i64_type, i1,
-                                        i1},
-                                       5);
+                                           std::to_string(b_stride) + (prefetching ? "p" : "") +
+                                           (copy_stride ? "c" : ""),
+                                       {ptr, ptr, ptr, ptr, ptr, ptr, element_, i64_type, i64_type,
+                                        i1, i1},
+                                       6);
     // Kept out of line: its loop is the whole cost, and inlining one copy per call site would
     // only multiply compile time.
     fn->addFnAttr(llvm::Attribute::NoInline);
@@ -433,11 +445,12 @@ class ProjectionEmitter {
     llvm::Value* out = fn->getArg(2);
     llvm::Value* bias = fn->getArg(3);
     llvm::Value* prefetch = fn->getArg(4);
-    llvm::Value* scale = fn->getArg(5);
-    llvm::Value* k_count = fn->getArg(6);
-    llvm::Value* prefetch_rows = fn->getArg(7);
-    llvm::Value* is_first = fn->getArg(8);
-    llvm::Value* is_last = fn->getArg(9);
+    llvm::Value* panel = fn->getArg(5);
+    llvm::Value* scale = fn->getArg(6);
+    llvm::Value* k_count = fn->getArg(7);
+    llvm::Value* prefetch_rows = fn->getArg(8);
+    llvm::Value* is_first = fn->getArg(9);
+    llvm::Value* is_last = fn->getArg(10);
 
     auto load_lanes = [&](llvm::Value* p, int64_t vec) {
       return vec == vectors - 1 && last_active < lanes_ ? v.load_first(p, last_active) : v.load(p);
@@ -465,6 +478,11 @@ class ProjectionEmitter {
       llvm::Value* b_k = v.at(bmat, b.CreateMul(k, i64(b, b_stride)));
       std::vector<llvm::Value*> bv;
       for (int64_t j = 0; j < vectors; ++j) bv.push_back(load_lanes(v.at(b_k, j * lanes_), j));
+      if (copy_stride) {
+        llvm::Value* to = v.at(panel, b.CreateMul(k, i64(b, copy_stride)));
+        for (int64_t j = 0; j < vectors; ++j)
+          v.store(bv[j], v.at(to, j * lanes_), lanes_ * v.element_bytes());
+      }
       for (int64_t r = 0; r < rows; ++r) {
         llvm::Value* av = v.broadcast(v.at(a_k, r * a_row_stride()));
         for (int64_t j = 0; j < vectors; ++j) {
@@ -535,7 +553,7 @@ class ProjectionEmitter {
   bool scaled_ = false;
   std::map<ArgField, llvm::Value*> buffers_;
   std::map<std::pair<int64_t, int64_t>, llvm::Function*> tiles_;
-  std::map<std::tuple<int64_t, int64_t, int, int64_t, bool>, llvm::Function*> microkernels_;
+  std::map<std::tuple<int64_t, int64_t, int, int64_t, bool, int64_t>, llvm::Function*> microkernels_;
 };
 
 }  // namespace
