@@ -83,11 +83,16 @@ void validate_attention(const AttentionSchedule& s, const char* which) {
 }
 
 // The largest register block that does not spill: 24 accumulators, the B vectors and a broadcast
-// fill 32 zmm; 12 accumulators fill 16 ymm/xmm. 8x3 measured a few percent above 6x4 on Zen 5.
-void choose_register_block(ProjectionSchedule& s, const GemmShape& g, const TargetInfo& target) {
+// fill 32 zmm; 12 accumulators fill 16 ymm/xmm. On Zen 5, 8x3 measured a few percent above 6x4
+// while the weights sit in L2; once one GEMM's weights exceed L2 (`weights_stream`) and every
+// panel comes from L3, 6x4 (wider panels, 10 operand loads per 24 FMAs instead of 11) was ahead
+// or even: the four projections 2% faster at C = 1280, N = 256 (in each of four alternating
+// rounds), even within the noise at N = 64 and C = 640.
+void choose_register_block(ProjectionSchedule& s, const GemmShape& g, const TargetInfo& target,
+                           bool weights_stream) {
   const bool wide = target.vector_bits >= 512;
-  s.row_block = std::min<int64_t>(wide ? 8 : 6, g.rows);
-  s.col_vectors = std::min<int64_t>(wide ? 3 : 2, ceil_div(g.cols, s.lanes));
+  s.row_block = std::min<int64_t>(wide ? (weights_stream ? 6 : 8) : 6, g.rows);
+  s.col_vectors = std::min<int64_t>(wide ? (weights_stream ? 4 : 3) : 2, ceil_div(g.cols, s.lanes));
 }
 
 // When A is the activation and the weights fit L2, a tile is a few rows x all columns: the
@@ -122,13 +127,18 @@ void choose_tiles(ProjectionSchedule& s, const GemmShape& g, bool b_is_activatio
 
 // The depth is split into equal k blocks small enough that a tile's A slice (rows x k_block) and
 // one column block's B panel (k_block x block columns) share a quarter of L2, and that the panel
-// alone fills at most half of L1, where the tile's row blocks reuse it (128 rows of 48 floats:
-// 8% faster at C = 1280 than 320 rows, which spill to L2).
-void choose_k_block(ProjectionSchedule& s, const GemmShape& g, int bytes, const TargetInfo& target) {
+// alone fills at most `l1_share` of L1, where the tile's row blocks reuse it (128 rows of 48
+// floats: 8% faster at C = 1280 than 320 rows, which spill to L2). The forward projections take
+// two thirds: at C = 320 two k blocks of 160 beat three of 107 by 3% (four alternating rounds),
+// and 6x4 panels of 128 rows beat 92 by 3-5% at C = 1280, N = 256.
+void choose_k_block(ProjectionSchedule& s, const GemmShape& g, int bytes, const TargetInfo& target,
+                    double l1_share) {
   const int64_t panel_row_bytes = s.col_vectors * s.lanes * bytes;
   const int64_t row_bytes = s.rows_per_tile * bytes + panel_row_bytes;
-  const int64_t fit = std::max<int64_t>(
-      16, std::min(target.l2_bytes / 4 / row_bytes, target.l1_bytes / 2 / panel_row_bytes));
+  const auto panel_rows = static_cast<int64_t>(static_cast<double>(target.l1_bytes) * l1_share) /
+                          panel_row_bytes;
+  const int64_t fit =
+      std::max<int64_t>(16, std::min(target.l2_bytes / 4 / row_bytes, panel_rows));
   s.k_block = ceil_div(g.depth, ceil_div(g.depth, fit));
 }
 
@@ -289,12 +299,13 @@ int lanes_for(DType dtype, const TargetInfo& target) {
 ProjectionSchedule default_projection_schedule(const AttentionSpec& spec, Projection p,
                                                const TargetInfo& target) {
   const GemmShape g = projection_shape(spec, p);
+  const int bytes = element_bytes(spec.dtype);
   ProjectionSchedule s;
   s.lanes = lanes_for(spec.dtype, target);
-  choose_register_block(s, g, target);
+  choose_register_block(s, g, target, g.depth * g.cols * bytes > target.l2_bytes);
   const bool b_is_activation = p == Projection::Out && spec.layout == Layout::Image;
-  choose_tiles(s, g, b_is_activation, element_bytes(spec.dtype), target);
-  choose_k_block(s, g, element_bytes(spec.dtype), target);
+  choose_tiles(s, g, b_is_activation, bytes, target);
+  choose_k_block(s, g, bytes, target, 2.0 / 3.0);
   return s;
 }
 
@@ -303,10 +314,12 @@ ProjectionSchedule default_gradient_schedule(const AttentionSpec& spec, Gradient
   const GemmShape shape = gradient_gemm_shape(spec, g);
   ProjectionSchedule s;
   s.lanes = lanes_for(spec.dtype, target);
-  choose_register_block(s, shape, target);
+  // The register block and k blocks the gradient GEMMs were tuned with (the forward's rules
+  // before they changed for streamed weights: not re-measured for these shapes yet).
+  choose_register_block(s, shape, target, false);
   // A gathered B panel costs a scalar copy per element; tiles spanning every row reuse it most.
   choose_tiles(s, shape, gradient_gemm_gathers_b(spec, g), element_bytes(spec.dtype), target);
-  choose_k_block(s, shape, element_bytes(spec.dtype), target);
+  choose_k_block(s, shape, element_bytes(spec.dtype), target, 0.5);
   return s;
 }
 

@@ -223,22 +223,24 @@ TEST(ProjectionKernel, RaggedSchedulesDouble) { check_ragged_schedules<double>()
 
 // Weights beyond L2 take the streaming path: column strips of whole vectors, k blocks sized to
 // L1, weight panels copied per column block with the next one prefetched across column blocks,
-// GEMMs and k blocks. Small caches put it within a fast test's reach; 40 positions over 400
-// channels give full and tail column blocks, row tails and several k blocks.
+// GEMMs and k blocks. Small caches put it within a fast test's reach; 40 positions over 672
+// channels give full and tail column blocks (8 strips of 84 columns rounded up to whole vectors,
+// never a whole number of column blocks for any of the four vector and element widths), row tails
+// and several k blocks.
 template <typename T>
 void check_streaming_schedules() {
   for (TargetInfo target : testing::test_targets()) {
     target.l1_bytes = 4 << 10;
     target.l2_bytes = 16 << 10;
     for (Layout layout : {Layout::Sequence, Layout::Image}) {
-      const AttentionSpec spec = projection_spec(400, 40, layout, dtype_of<T>());
+      const AttentionSpec spec = projection_spec(672, 40, layout, dtype_of<T>());
       const auto kernels = planned_kernels(spec, target, layout == Layout::Sequence);
       const ProjectionSchedule& s = kernels.front().schedule;
       const int64_t block_cols = s.col_vectors * s.lanes;
       EXPECT_GT(s.rows_per_tile, s.row_block);  // row blocks share each panel
       EXPECT_GT(s.cols_per_tile, block_cols);   // several panels per tile
       EXPECT_NE(s.cols_per_tile % block_cols, 0);
-      EXPECT_LT(s.k_block, 400);
+      EXPECT_LT(s.k_block, 672);
       check_projections<T>(spec, 2, target, kernels);
     }
   }
