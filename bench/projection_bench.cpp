@@ -1,7 +1,8 @@
 // Times the four projection GEMMs of one attention layer (q, k, v from x; y = o.Wo + bo) as the
 // runtime runs them, tiles handed out over a thread pool, and the cold compile of the whole plan.
 // Besides wall time it reports the CPU time all threads spent: on a shared machine wall time
-// measures the neighbours, while CPU time / threads is what the run takes on idle cores.
+// measures the neighbours, while CPU time / threads bounds what the run takes on idle cores from
+// above (it includes the pool's spin-waits for a late thread, up to 100 us per kernel).
 //   bench_projection_bench [--channels 320] [--heads 8] [--seq 4096] [--batch 1] [--seq-layout]
 //                          [--f64] [--avx2] [--separate] [--threads 2] [--reps 20]
 //                          [--qkv ROWS,COLS,RB,CV,KB] [--out ROWS,COLS,RB,CV,KB]
