@@ -20,6 +20,7 @@
 #include "compiler/host.h"
 #include "compiler/jit/compile_plan.h"
 #include "compiler/kernel_plan.h"
+#include "runtime/kernel_launch.h"
 #include "runtime/reference/random_fill.h"
 #include "runtime/tensor.h"
 #include "runtime/thread_pool.h"
@@ -94,19 +95,14 @@ void run(const Options& o, const TargetInfo& target) {
   auto w = reference::random_tensor<T>({4, c, c}, 2);
   auto bias = reference::random_tensor<T>({c}, 3);
   Tensor<T> q({elements}), k({elements}), v({elements}), attn({elements}), y({elements});
-  flashjit_args args{};  // the forward's fields; the backward's stay null
-  args.x = x.data();
-  args.wq = w.data();
-  args.wk = w.data() + c * c;
-  args.wv = w.data() + 2 * c * c;
-  args.wo = w.data() + 3 * c * c;
-  args.bo = bias.data();
+  const AttentionWeights<T> weights{w.data(), w.data() + c * c, w.data() + 2 * c * c,
+                                    w.data() + 3 * c * c, bias.data()};
+  flashjit_args args = input_args(x.data(), weights, o.batch);
   args.q = q.data();
   args.k = k.data();
   args.v = v.data();
   args.o = attn.data();
   args.y = y.data();
-  args.batch = o.batch;
   ThreadPool pool(o.threads);
   double total_best = 0, total_cpu = 0;
   for (std::size_t i = 0; i < plan.kernels.size(); ++i) {
