@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <future>
 #include <map>
 #include <optional>
 #include <random>
@@ -100,6 +101,11 @@ struct DiffusionAttention<T>::State {
   // its first JIT backward (or by compile() with CompileOptions::training).
   std::map<std::string, LayerKernels> kernels;
   std::map<std::string, LayerKernels> backward_kernels;
+  // Backward builds compile() left running on a thread of their own (training mode, falling back
+  // on error), so that compile() returns once the forward is built: the first backward of the
+  // spec collects the result (or its CompileError), diagnostics() waits for it. The thread only
+  // reads its own copy of the forward kernels.
+  std::map<std::string, std::shared_future<LayerKernels>> pending_backward;
   const LayerKernels* last_kernels = nullptr;  // the ones compile() or the last JIT forward used
 
   bool last_used_flash = false;
@@ -168,6 +174,12 @@ template <typename T>
 const LayerKernels& DiffusionAttention<T>::State::backward_kernels_for(const AttentionSpec& spec,
                                                                        const DiffusionAttention& layer) {
   if (auto it = backward_kernels.find(spec.key()); it != backward_kernels.end()) return it->second;
+  if (auto it = pending_backward.find(spec.key()); it != pending_backward.end()) {
+    // Taken out first: a failed build throws here once, and the next backward builds again.
+    const std::shared_future<LayerKernels> build = std::move(it->second);
+    pending_backward.erase(it);
+    return backward_kernels.emplace(spec.key(), build.get()).first->second;
+  }
   return backward_kernels.emplace(spec.key(), compile_backward_kernels(kernels_for(spec, layer))).first->second;
 }
 
@@ -471,6 +483,23 @@ template <typename T>
 Diagnostics DiffusionAttention<T>::diagnostics() const {
   const State& s = *state_;
   const bool jit = s.engine == Engine::Jit && s.last_kernels;
+  // The last JIT shape's backward kernels: built, or from a build compile() left running (waited
+  // for here; a failed one is the fallback reason until a backward collects it).
+  const LayerKernels* b = nullptr;
+  std::string fallback_reason = s.compile_fallback_reason;
+  if (jit) {
+    const std::string key = s.last_kernels->plan.spec.key();
+    if (const auto built = s.backward_kernels.find(key); built != s.backward_kernels.end()) {
+      b = &built->second;
+    } else if (const auto pending = s.pending_backward.find(key); pending != s.pending_backward.end()) {
+      try {
+        b = &pending->second.get();
+      } catch (const CompileError& e) {
+        if (fallback_reason.empty())
+          fallback_reason = fmt::format("{}; the backward of {} runs on the fallback engine", e.what(), key);
+      }
+    }
+  }
   Diagnostics d = {
       {"Channels", std::to_string(s.channels)},
       {"NumHeads", std::to_string(s.heads)},
@@ -488,12 +517,10 @@ Diagnostics DiffusionAttention<T>::diagnostics() const {
       {"TrainingMode", bool_string(s.training_mode)},
       {"KeptForBackwardBytes", std::to_string(s.kept_bytes())},
   };
-  if (!s.compile_fallback_reason.empty()) d.emplace_back("CompileFallbackReason", s.compile_fallback_reason);
+  if (!fallback_reason.empty()) d.emplace_back("CompileFallbackReason", fallback_reason);
   if (jit) {
     d.emplace_back("CacheSource", s.last_kernels->cache_source);
     for (const std::string& line : s.last_kernels->cache_diagnostics) d.emplace_back("CacheDiagnostic", line);
-    const auto backward = s.backward_kernels.find(s.last_kernels->plan.spec.key());
-    const LayerKernels* b = backward == s.backward_kernels.end() ? nullptr : &backward->second;
     d.emplace_back("BackwardKernelName", b ? b->kernel_name : "none");
     d.emplace_back("BackwardCompileMs", b ? fmt::format("{:.1f}", b->compile_ms) : "0");
     if (b)
@@ -519,6 +546,7 @@ void DiffusionAttention<T>::compile(const CompileOptions& options) {
   if (options.mcpu != s.mcpu) {  // kernels are specialised on the target too
     s.kernels.clear();
     s.backward_kernels.clear();
+    s.pending_backward.clear();  // waits for builds still running
   }
   s.mcpu = options.mcpu;
   const AttentionSpec spec = s.configured_spec();
@@ -532,6 +560,14 @@ void DiffusionAttention<T>::compile(const CompileOptions& options) {
   s.compile_fallback_reason.clear();
   s.engine = Engine::Jit;
   if (!options.training.value_or(s.training_mode)) return;
+  const std::string key = spec.key();
+  if (options.fallback_on_error && !s.backward_kernels.count(key) && !s.pending_backward.count(key)) {
+    s.pending_backward.emplace(
+        key, std::async(std::launch::async, [forward = *s.last_kernels] {
+               return compile_backward_kernels(forward);
+             }).share());
+    return;
+  }
   try {
     s.backward_kernels_for(spec, *this);
   } catch (const CompileError& e) {

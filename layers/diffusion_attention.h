@@ -40,9 +40,11 @@ struct CompileOptions {
   // Also build the backward kernels (a second plan and cache entry) now. Unset, it follows the
   // layer's training mode: a layer in training mode (the default) compiles forward and backward, one
   // in inference mode (set_training_mode(false)) only the forward, so inference pays for no backward
-  // code. Without them, the first backward after a JIT forward builds them. A backward that cannot
-  // be built runs on the fallback (CompileFallbackReason says why); with training and
-  // fallback_on_error false, compile() throws.
+  // code. With fallback_on_error, compile() returns once the forward is built and the backward
+  // builds on a thread of its own, ready for (or waited for by) the first backward. Without them,
+  // the first backward after a JIT forward builds them. A backward that cannot be built runs on the
+  // fallback (CompileFallbackReason says why); with training and fallback_on_error false,
+  // compile() builds both before returning and throws.
   std::optional<bool> training;
 };
 
@@ -134,8 +136,8 @@ class DiffusionAttention {
   // Builds (or fetches from the cache) the specialised forward kernels for the configured shape
   // (and the backward ones in training mode, see CompileOptions::training); forward then runs
   // them. set_engine(Engine::Jit) compiles the forward kernels alone, as compile with training
-  // false. Diagnostics name the
-  // backward kernels built for the last JIT shape (BackwardKernelName, BackwardCompileMs).
+  // false. Diagnostics name the backward kernels built for the last JIT shape
+  // (BackwardKernelName, BackwardCompileMs), waiting for a build compile() left running.
   void compile(const CompileOptions& options = {});
   Engine engine() const;
   void set_engine(Engine engine);

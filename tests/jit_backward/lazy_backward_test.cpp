@@ -179,6 +179,29 @@ TEST_F(LazyBackward, ABackwardThatCannotBeBuiltRunsOnTheFallback) {
   expect_gradients_match(got, expected);
 }
 
+// compile() in training mode leaves the backward building on a thread of its own; a build that
+// failed there reaches the first backward, which runs on the fallback and says why, and the next
+// backward builds the kernels.
+TEST_F(LazyBackward, ABackwardBuildCompileLeftRunningFailsIntoTheFirstBackward) {
+  pair_.layer.compile(forward_only());  // the forward plan, fault-free
+  const LayerGradients<float> expected = forward_backward(pair_.oracle, x_, dy_);
+  {
+    ScopedEnv inject("FLASHJIT_FAULT", "codegen");
+    pair_.layer.compile();  // training mode: the forward is built, the backward build fails
+    pair_.layer.forward(x_);
+    const Tensor<float> dx = pair_.layer.backward(dy_);
+    const Diagnostics d = pair_.layer.diagnostics();
+    EXPECT_EQ(diagnostic(d, "BackwardEngine"), "fallback");
+    const std::string reason = diagnostic(d, "CompileFallbackReason");
+    EXPECT_NE(reason.find("FLASHJIT_FAULT=codegen"), std::string::npos) << reason;
+    EXPECT_NE(reason.find("the backward of"), std::string::npos) << reason;
+    expect_gradients_match<float>({dx, pair_.layer.get_parameter_gradients()}, expected);
+  }
+  const LayerGradients<float> got = forward_backward(pair_.layer, x_, dy_);
+  EXPECT_EQ(diagnostic(pair_.layer.diagnostics(), "BackwardEngine"), "jit");
+  expect_gradients_match(got, expected);
+}
+
 TEST_F(LazyBackward, TrainingCompileWithoutFallbackThrowsOnABackwardFault) {
   CompileOptions options;
   options.training = true;
