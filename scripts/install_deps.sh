@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build needs, only those missing (a second run installs nothing).
 set -euo pipefail
-pkgs=(cmake g++ make llvm-19-dev libhwy-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
+pkgs=(cmake g++ make ninja-build llvm-19-dev libhwy-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
       nlohmann-json3-dev libcli11-dev libxxhash-dev clang-19 libclang-rt-19-dev
       zlib1g-dev libzstd-dev libedit-dev libxml2-dev libffi-dev libcurl4-openssl-dev
       python3 python3-numpy python3-matplotlib)

@@ -50,9 +50,9 @@ esac
 bash "$root/scripts/install_deps.sh"
 # Configured on every run (quick once cached): a test group added since the last run is a new
 # target only after configuring.
-CC=clang-19 CXX=clang++-19 cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+CC=clang-19 CXX=clang++-19 bash "$root/scripts/configure.sh" "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
-  -DCMAKE_CXX_FLAGS="$cxx_flags" -DFLASHJIT_SANITIZE="$sanitize" >&2
+  -DCMAKE_CXX_FLAGS="$cxx_flags" -DFLASHJIT_SANITIZE="$sanitize"
 cmake --build "$dir" -j"$(nproc)" --target "${targets[@]}" >&2
 if [ "$variant" = thread ]; then
   ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" "${ctest_filter[@]}" "$@"
