@@ -4,11 +4,12 @@
 #   scripts/sanitize.sh address   ASan + UBSan + LeakSanitizer, every test group   (build-asan/)
 #   scripts/sanitize.sh thread    ThreadSanitizer, the concurrency tests            (build-tsan/)
 #
-# Extra arguments go to every test binary (address) or to ctest (thread). Lean on purpose, so that CI fits all three builds in its time: clang
-# (faster to build than g++ here), -O0 -g1 except the runtime at -O1 (its fallback and reference
-# kernels are where the tests spend their time; -O0 elsewhere about halves the compile time), and
-# only the test binaries and the flashjit tool the tests start (no examples, benchmarks or fuzzers). LLVM's own libraries stay uninstrumented: ASan and
-# UBSan check our code and every call it makes into them; TSan sees their locks through the
+# Extra arguments go to every test binary (address) or to ctest (thread). Lean on purpose, so that
+# CI fits all three builds in its time: clang (faster to build than g++ here), -O0 -g1 except the
+# runtime at -O1 (its fallback and reference kernels are where the tests spend their time; -O0
+# elsewhere about halves the compile time), and only the test binaries and the flashjit tool the
+# tests start (no examples, benchmarks or fuzzers). LLVM's own libraries stay uninstrumented: ASan
+# and UBSan check our code and every call it makes into them; TSan sees their locks through the
 # pthread interceptors.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
