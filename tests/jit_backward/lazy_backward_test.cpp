@@ -96,6 +96,32 @@ class LazyBackward : public ::testing::Test {
   LayerPair<float> pair_ = make_layer_pair<float>(kShape, kAlwaysFlash, Engine::Fallback);
   Tensor<float> x_ = reference::random_tensor<float>(kShape.input_shape(), 31);
   Tensor<float> dy_ = reference::random_tensor<float>(kShape.input_shape(), 32);
+
+  // Under FLASHJIT_FAULT=codegen the backward build fails, whether the first backward starts it
+  // or compile() in training mode left it running on a thread of its own: that backward runs on
+  // the fallback (reading the JIT forward's activations right) and says why, and the next one
+  // builds the kernels.
+  void expect_a_failed_backward_build_to_fall_back(bool started_by_compile) {
+    pair_.layer.compile(forward_only());  // the forward plan, fault-free
+    const LayerGradients<float> expected = forward_backward(pair_.oracle, x_, dy_);
+    {
+      ScopedEnv inject("FLASHJIT_FAULT", "codegen");
+      if (started_by_compile) pair_.layer.compile();  // training mode: the forward is built
+      pair_.layer.forward(x_);
+      const Tensor<float> dx = pair_.layer.backward(dy_);
+      const Diagnostics d = pair_.layer.diagnostics();
+      EXPECT_EQ(diagnostic(d, "Engine"), "jit");  // the forward keeps its kernels
+      EXPECT_EQ(diagnostic(d, "BackwardEngine"), "fallback");
+      EXPECT_EQ(diagnostic(d, "BackwardKernelName"), "none");
+      const std::string reason = diagnostic(d, "CompileFallbackReason");
+      EXPECT_NE(reason.find("FLASHJIT_FAULT=codegen"), std::string::npos) << reason;
+      EXPECT_NE(reason.find("the backward of"), std::string::npos) << reason;
+      expect_gradients_match<float>({dx, pair_.layer.get_parameter_gradients()}, expected);
+    }
+    const LayerGradients<float> got = forward_backward(pair_.layer, x_, dy_);
+    EXPECT_EQ(diagnostic(pair_.layer.diagnostics(), "BackwardEngine"), "jit");
+    expect_gradients_match(got, expected);
+  }
 };
 
 TEST_F(LazyBackward, AForwardOnlyCompileLeavesTheBackwardToTheFirstBackward) {
@@ -157,49 +183,11 @@ TEST_F(LazyBackward, CompileInInferenceModeBuildsTheForwardAlone) {
 }
 
 TEST_F(LazyBackward, ABackwardThatCannotBeBuiltRunsOnTheFallback) {
-  pair_.layer.compile(forward_only());
-  const LayerGradients<float> expected = forward_backward(pair_.oracle, x_, dy_);
-  pair_.layer.forward(x_);
-  {
-    ScopedEnv inject("FLASHJIT_FAULT", "codegen");
-    const Tensor<float> dx = pair_.layer.backward(dy_);
-    const Diagnostics d = pair_.layer.diagnostics();
-    EXPECT_EQ(diagnostic(d, "Engine"), "jit");  // the forward keeps its kernels
-    EXPECT_EQ(diagnostic(d, "BackwardEngine"), "fallback");
-    EXPECT_EQ(diagnostic(d, "BackwardKernelName"), "none");
-    const std::string reason = diagnostic(d, "CompileFallbackReason");
-    EXPECT_NE(reason.find("FLASHJIT_FAULT=codegen"), std::string::npos) << reason;
-    EXPECT_NE(reason.find("backward"), std::string::npos) << reason;
-    // The fallback reads the JIT forward's saved activations right.
-    expect_gradients_match<float>({dx, pair_.layer.get_parameter_gradients()}, expected);
-  }
-  // The next backward builds the kernels.
-  const LayerGradients<float> got = forward_backward(pair_.layer, x_, dy_);
-  EXPECT_EQ(diagnostic(pair_.layer.diagnostics(), "BackwardEngine"), "jit");
-  expect_gradients_match(got, expected);
+  expect_a_failed_backward_build_to_fall_back(false);
 }
 
-// compile() in training mode leaves the backward building on a thread of its own; a build that
-// failed there reaches the first backward, which runs on the fallback and says why, and the next
-// backward builds the kernels.
 TEST_F(LazyBackward, ABackwardBuildCompileLeftRunningFailsIntoTheFirstBackward) {
-  pair_.layer.compile(forward_only());  // the forward plan, fault-free
-  const LayerGradients<float> expected = forward_backward(pair_.oracle, x_, dy_);
-  {
-    ScopedEnv inject("FLASHJIT_FAULT", "codegen");
-    pair_.layer.compile();  // training mode: the forward is built, the backward build fails
-    pair_.layer.forward(x_);
-    const Tensor<float> dx = pair_.layer.backward(dy_);
-    const Diagnostics d = pair_.layer.diagnostics();
-    EXPECT_EQ(diagnostic(d, "BackwardEngine"), "fallback");
-    const std::string reason = diagnostic(d, "CompileFallbackReason");
-    EXPECT_NE(reason.find("FLASHJIT_FAULT=codegen"), std::string::npos) << reason;
-    EXPECT_NE(reason.find("the backward of"), std::string::npos) << reason;
-    expect_gradients_match<float>({dx, pair_.layer.get_parameter_gradients()}, expected);
-  }
-  const LayerGradients<float> got = forward_backward(pair_.layer, x_, dy_);
-  EXPECT_EQ(diagnostic(pair_.layer.diagnostics(), "BackwardEngine"), "jit");
-  expect_gradients_match(got, expected);
+  expect_a_failed_backward_build_to_fall_back(true);
 }
 
 TEST_F(LazyBackward, TrainingCompileWithoutFallbackThrowsOnABackwardFault) {
