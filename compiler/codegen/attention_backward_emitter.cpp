@@ -38,9 +38,28 @@ constexpr int64_t kDqAccumulators = 16;
 
 int element_bits(DType dtype) { return dtype == DType::F32 ? 32 : 64; }
 
+// The `delta` scratch of one batch item: [H][parts][N] row sums, then, with more than one part,
+// the parts' dq partials [parts][N][C]. Throws InvalidArgument on overflow.
+struct ScratchLayout {
+  int64_t partials_at;  // the row sums' elements, where the partials start
+  int64_t per_batch;
+
+  static ScratchLayout of(const AttentionSpec& spec, const AttentionSchedule& schedule) {
+    const int64_t parts = schedule.key_parts;
+    const int64_t deltas = checked_mul(checked_mul(spec.heads, parts, "delta H*parts"),
+                                       spec.seq_len, "delta H*parts*N");
+    const int64_t partials =
+        parts > 1 ? checked_mul(checked_mul(parts, spec.seq_len, "dq partials parts*N"),
+                                spec.channels, "dq partials parts*N*C")
+                  : 0;
+    return {deltas, checked_add(deltas, partials, "attention backward scratch")};
+  }
+};
+
 struct Shape {
   int64_t n, channels, heads, head_dim, key_block, key_vectors, query_step, head_vectors,
-      full_key_blocks, tail_keys, parts, scratch_per_batch;
+      full_key_blocks, tail_keys, parts;
+  ScratchLayout scratch;
   int lanes;
   bool causal;
   double scale;
@@ -59,7 +78,7 @@ struct Shape {
     s.full_key_blocks = spec.seq_len / schedule.key_block;
     s.tail_keys = spec.seq_len % schedule.key_block;
     s.parts = schedule.key_parts;
-    s.scratch_per_batch = attention_backward_scratch_elements(spec, schedule);
+    s.scratch = ScratchLayout::of(spec, schedule);
     s.causal = spec.causal;
     s.scale = spec.scale();
     return s;
@@ -152,10 +171,10 @@ class AttentionBackwardEmitter {
     lse_head_ = vec_.at(lse_, mul(bh, s_.n));
     dkv_head_ = vec_.at(dqkv_, add(mul(b, 3 * s_.n * s_.channels), mul(h, s_.head_dim)));
     // Scratch of batch item b: [H][parts][N] deltas, then (parts > 1) [parts][N][C] dq partials.
-    auto* scratch = vec_.at(delta_, mul(b, s_.scratch_per_batch));
+    auto* scratch = vec_.at(delta_, mul(b, s_.scratch.per_batch));
     delta_head_ = vec_.at(scratch, mul(add(mul(h, s_.parts), part), s_.n));
     dq_head_ = s_.parts > 1
-                   ? vec_.at(scratch, add(add(i64(s_.heads * s_.parts * s_.n),
+                   ? vec_.at(scratch, add(add(i64(s_.scratch.partials_at),
                                                mul(part, s_.n * s_.channels)),
                                            mul(h, s_.head_dim)))
                    : dkv_head_;
@@ -511,14 +530,7 @@ void validate(const AttentionSpec& spec, const AttentionSchedule& schedule,
 
 int64_t attention_backward_scratch_elements(const AttentionSpec& spec,
                                             const AttentionSchedule& schedule) {
-  const int64_t deltas = checked_mul(checked_mul(spec.heads, schedule.key_parts, "delta H*parts"),
-                                     spec.seq_len, "delta H*parts*N");
-  const int64_t partials =
-      schedule.key_parts > 1
-          ? checked_mul(checked_mul(schedule.key_parts, spec.seq_len, "dq partials parts*N"),
-                        spec.channels, "dq partials parts*N*C")
-          : 0;
-  return checked_add(deltas, partials, "attention backward scratch");
+  return ScratchLayout::of(spec, schedule).per_batch;
 }
 
 void emit_attention_backward_kernel(llvm::Module& module, const AttentionSpec& spec,
@@ -546,8 +558,7 @@ void emit_dq_sum_kernel(llvm::Module& module, const AttentionSpec& spec,
   auto i64 = [&](int64_t v) { return b.getInt64(static_cast<uint64_t>(v)); };
   const int64_t n = spec.seq_len, c = spec.channels, parts = schedule.key_parts;
   const int64_t row_tiles = (n + kSumRows - 1) / kSumRows;
-  const int64_t partials_at = spec.heads * parts * n;
-  const int64_t scratch_per_batch = attention_backward_scratch_elements(spec, schedule);
+  const ScratchLayout scratch = ScratchLayout::of(spec, schedule);
   const int64_t full = c / schedule.lanes, tail = c % schedule.lanes;
   // Tile (b, row tile): dq[b][i][0, C) = sum over the parts of partial[b][part][i][0, C).
   emit_loop(b, body.tile_begin, body.tile_end, "tile", [&](llvm::Value* tile) {
@@ -555,8 +566,8 @@ void emit_dq_sum_kernel(llvm::Module& module, const AttentionSpec& spec,
     auto* first = b.CreateMul(b.CreateURem(tile, i64(row_tiles)), i64(kSumRows));
     auto* last = b.CreateBinaryIntrinsic(llvm::Intrinsic::umin, b.CreateAdd(first, i64(kSumRows)),
                                          i64(n));
-    auto* partials = vec.at(body.buffers[0], b.CreateAdd(b.CreateMul(batch, i64(scratch_per_batch)),
-                                                         i64(partials_at)));
+    auto* partials = vec.at(body.buffers[0], b.CreateAdd(b.CreateMul(batch, i64(scratch.per_batch)),
+                                                         i64(scratch.partials_at)));
     auto* dq = vec.at(body.buffers[1], b.CreateMul(batch, i64(3 * n * c)));
     emit_loop(b, first, last, "row", [&](llvm::Value* row) {
       auto* dq_row = vec.at(dq, b.CreateMul(row, i64(3 * c)));
