@@ -85,6 +85,18 @@ struct Shape {
   }
   // Row length of the stack copy of K (rows padded with zeros to whole vectors).
   int64_t padded_head_dim() const { return head_vectors * lanes; }
+  // Head dimensions in the last head vector, and where they start.
+  int64_t tail_dims() const { return head_dim - (head_vectors - 1) * lanes; }
+  int64_t tail_start() const { return (head_vectors - 1) * lanes; }
+  // Keys whose tail dimensions share one dq vector (lane m*g + k: key k of the group, tail
+  // dimension m), when the tail fills at most half a vector: at head_dim 40, 16 lanes, the padded
+  // tail vector was 96 of the step's 2496 FMAs. A power of two dividing the key loop's unroll;
+  // 1 when the tail is a whole vector.
+  int64_t tail_group() const {
+    int64_t g = 1;
+    while (2 * g * tail_dims() <= lanes && 2 * g <= kKeyUnroll) g *= 2;
+    return g;
+  }
   int64_t key_blocks() const { return full_key_blocks + (tail_keys > 0 ? 1 : 0); }
   // With key parts, each part accumulates dq into its own [N][C] partial, summed after.
   int64_t dq_stride() const { return parts > 1 ? channels : 3 * channels; }
@@ -132,10 +144,18 @@ class AttentionBackwardEmitter {
     krows_ = entry_alloca(b_, vec_.element(), s_.key_block * s_.padded_head_dim(), kStackAlign,
                           "krows");
     ds_ = entry_alloca(b_, vec_.element(), s_.query_step * s_.key_block, kStackAlign, "ds");
-    // The padding columns of the K rows stay zero, so dq's padded lanes add nothing.
+    const int64_t tail_vectors = s_.tail_group() > 1 ? s_.key_block / s_.tail_group() : 0;
+    if (tail_vectors > 0)
+      ktail_ = entry_alloca(b_, vec_.element(), tail_vectors * s_.lanes, kStackAlign, "ktail");
+    // The padding columns of the K rows (and of the packed tails) stay zero, so dq's padded lanes
+    // add nothing.
     emit_loop(b_, i64(0), i64(s_.key_block * s_.head_vectors), "clear_krows", [&](llvm::Value* i) {
       vec_.store(vec_.constant(0.0), vec_.at(krows_, mul(i, s_.lanes)), vector_align());
     });
+    if (tail_vectors > 0)
+      emit_loop(b_, i64(0), i64(tail_vectors), "clear_ktail", [&](llvm::Value* i) {
+        vec_.store(vec_.constant(0.0), vec_.at(ktail_, mul(i, s_.lanes)), vector_align());
+      });
 
     emit_loop(b_, body.tile_begin, body.tile_end, "tile",
               [&](llvm::Value* tile) { emit_tile(tile); });
@@ -201,18 +221,28 @@ class AttentionBackwardEmitter {
   // delta[i] = sum over the head's dims of dattn[i][dim] * o[dim][i] (each part keeps its own
   // copy, so parts never write the same memory), and the part's dq columns cleared for its key
   // blocks to accumulate into. O(N * head_dim) scalar work per part.
+  // The row sum runs as four interleaved partial sums rather than one chain of head_dim
+  // dependent adds, and the dq row is cleared with vector stores rather than head_dim scalar ones.
   void prepare_queries() {
+    constexpr int64_t kChains = 4;
     emit_loop(b_, i64(0), i64(s_.n), "delta", [&](llvm::Value* i) {
       auto* dattn_row = vec_.at(dattn_head_, mul(i, s_.channels));
       auto* o_column = vec_.at(o_head_, i);
-      auto* dq_row = vec_.at(dq_head_, mul(i, s_.dq_stride()));
-      llvm::Value* sum = vec_.scalar_constant(0.0);
+      std::vector<llvm::Value*> sums(kChains, vec_.scalar_constant(0.0));
       for (int64_t dim = 0; dim < s_.head_dim; ++dim) {
         auto* term = b_.CreateFMul(scalar(vec_.at(dattn_row, dim)), scalar(vec_.at(o_column, dim * s_.n)));
-        sum = b_.CreateFAdd(sum, term);
-        b_.CreateStore(vec_.scalar_constant(0.0), vec_.at(dq_row, dim));
+        sums[dim % kChains] = b_.CreateFAdd(sums[dim % kChains], term);
       }
-      b_.CreateStore(sum, vec_.at(delta_head_, i));
+      b_.CreateStore(b_.CreateFAdd(b_.CreateFAdd(sums[0], sums[1]), b_.CreateFAdd(sums[2], sums[3])),
+                     vec_.at(delta_head_, i));
+      auto* dq_row = vec_.at(dq_head_, mul(i, s_.dq_stride()));
+      for (int64_t hv = 0; hv < s_.head_vectors; ++hv) {
+        auto* at = vec_.at(dq_row, hv * s_.lanes);
+        if (hv == s_.head_vectors - 1 && s_.tail_dims() < s_.lanes)
+          vec_.store_first(vec_.constant(0.0), at, static_cast<int>(s_.tail_dims()));
+        else
+          vec_.store(vec_.constant(0.0), at);
+      }
     });
   }
 
@@ -246,26 +276,36 @@ class AttentionBackwardEmitter {
   }
 
   // K^T and V^T [dim][key] for the vectors of the block (keys past N repeat key N-1, finite and
-  // masked), and the K rows scaled by `scale` for dq.
+  // masked), and the K rows scaled by `scale` for dq (with tail groups, their tails packed too).
   void gather_keys(const KeyBlock& block) {
     auto* scale = vec_.scalar_constant(s_.scale);
+    const int64_t g = s_.tail_group();
     emit_loop(b_, i64(0), i64(block.vectors * s_.lanes), "gather", [&](llvm::Value* j) {
       auto* row = b_.CreateBinaryIntrinsic(llvm::Intrinsic::umin, add(block.first, j), i64(s_.n - 1));
       auto* k_row = vec_.at(k_head_, mul(row, s_.channels));
       auto* v_row = vec_.at(v_head_, mul(row, s_.channels));
       auto* k_copy = vec_.at(krows_, mul(j, s_.padded_head_dim()));
+      // ktail[j / g][m * g + j % g] = scale * K[j][tail_start + m].
+      auto* k_tail = g > 1 ? vec_.at(ktail_, add(mul(b_.CreateUDiv(j, i64(g)), s_.lanes),
+                                                  b_.CreateURem(j, i64(g))))
+                           : nullptr;
       emit_unrolled_loop(b_, s_.head_dim, 8, "gather_dim", [&](llvm::Value* dim) {
         auto* key = scalar(vec_.at(k_row, dim));
         b_.CreateStore(key, vec_.at(kt_, add(mul(dim, s_.key_block), j)));
         b_.CreateStore(scalar(vec_.at(v_row, dim)), vec_.at(vt_, add(mul(dim, s_.key_block), j)));
         b_.CreateStore(b_.CreateFMul(key, scale), vec_.at(k_copy, dim));
       });
+      if (k_tail)
+        for (int64_t m = 0; m < s_.tail_dims(); ++m)
+          b_.CreateStore(b_.CreateFMul(scalar(vec_.at(k_row, s_.tail_start() + m)), scale),
+                         vec_.at(k_tail, m * g));
     });
   }
 
   // Queries first .. first+count-1 against the block. `diagonal`: some key may follow a query.
   void query_step(const KeyBlock& block, llvm::Value* first, int64_t count, bool diagonal) {
-    prefetch_query_rows(add(first, count), count);
+    prefetch_query_rows(add(first, 2 * count), count);
+    prefetch_key_gradient_row(block, first);
     std::vector<llvm::Value*> q_rows, dattn_rows;
     for (int64_t qi = 0; qi < count; ++qi) {
       q_rows.push_back(vec_.at(q_head_, mul(add(first, qi), s_.channels)));
@@ -287,6 +327,16 @@ class AttentionBackwardEmitter {
       vec_.prefetch(vec_.at(dattn_head_, mul(row, s_.channels)), s_.head_dim);
       vec_.prefetch(vec_.at(dq_head_, mul(row, s_.dq_stride())), s_.head_dim, true);
     }
+  }
+
+  // Warms one of the block's dk and dv rows per step, round robin: store_key_gradients writes
+  // them at the end of the block, after its query walk has pushed them out of every cache, and
+  // each row is three channel strides from the next (a page apart).
+  void prefetch_key_gradient_row(const KeyBlock& block, llvm::Value* first) {
+    auto* j = b_.CreateURem(b_.CreateUDiv(first, i64(s_.query_step)), i64(block.valid));
+    auto* row = vec_.at(dkv_head_, mul(add(block.first, j), 3 * s_.channels));
+    vec_.prefetch(vec_.at(row, s_.channels), s_.head_dim, true);
+    vec_.prefetch(vec_.at(row, 2 * s_.channels), s_.head_dim, true);
   }
 
   // Key block.first + kv*lanes + l is hidden from query first + qi when it comes later: when
@@ -408,47 +458,112 @@ class AttentionBackwardEmitter {
 
   void accumulate_dq_vectors(const KeyBlock& block, llvm::Value* first, int64_t count, int64_t hv0,
                              int64_t hv1, bool diagonal) {
-    const int64_t last_active = s_.head_dim - (s_.head_vectors - 1) * s_.lanes;
-    auto partial = [&](int64_t hv) { return hv == s_.head_vectors - 1 && last_active < s_.lanes; };
+    const int64_t tail = s_.tail_dims(), g = s_.tail_group();
+    auto partial = [&](int64_t hv) { return hv == s_.head_vectors - 1 && tail < s_.lanes; };
+    // With tail groups, the group holding the tail vector accumulates it packed, per key group.
+    const bool packed = g > 1 && hv1 == s_.head_vectors;
+    const int64_t width = hv1 - hv0 - (packed ? 1 : 0);  // vectors accumulated key by key
     // Accumulators in stack slots that SROA keeps in registers across the key loop.
-    std::vector<llvm::Value*> rows, slots;  // [qi][hv - hv0]
-    for (int64_t qi = 0; qi < count; ++qi)
-      for (int64_t hv = hv0; hv < hv1; ++hv) {
+    std::vector<llvm::Value*> rows, slots, tail_slots;  // [qi][hv - hv0], [qi]
+    auto new_slot = [&](llvm::Value* init) {
+      auto* slot = entry_alloca(b_, vec_.type(), 1, vector_align(), "dq");
+      b_.CreateStore(init, slot);
+      return slot;
+    };
+    for (int64_t qi = 0; qi < count; ++qi) {
+      for (int64_t hv = hv0; hv < hv0 + width; ++hv) {
         rows.push_back(vec_.at(dq_head_, add(mul(add(first, qi), s_.dq_stride()), hv * s_.lanes)));
-        slots.push_back(entry_alloca(b_, vec_.type(), 1, vector_align(), "dq"));
-        b_.CreateStore(partial(hv) ? vec_.load_first(rows.back(), static_cast<int>(last_active))
-                                   : vec_.load(rows.back()),
-                       slots.back());
+        slots.push_back(new_slot(partial(hv) ? vec_.load_first(rows.back(), static_cast<int>(tail))
+                                              : vec_.load(rows.back())));
       }
-    const int64_t width = hv1 - hv0;
+      if (packed) tail_slots.push_back(new_slot(vec_.constant(0.0)));
+    }
     // Key block.first + j comes after query first + qi when j > first - block.first + qi.
     llvm::Value* lead = diagonal ? b_.CreateSub(first, block.first) : nullptr;
-    // A loop over the keys, unrolled by kKeyUnroll, rather than key_block straight-line copies:
-    // the same speed at a fraction of the code (this body is emitted per step shape).
-    emit_unrolled_loop(b_, block.valid, kKeyUnroll, "dq_keys", [&](llvm::Value* j) {
+    auto accumulate = [&](llvm::Value* slot, llvm::Value* ds, llvm::Value* key, llvm::Value* hide) {
+      auto* old = b_.CreateLoad(vec_.type(), slot);
+      auto* sum = vec_.fma(ds, key, old);
+      b_.CreateStore(hide ? b_.CreateSelect(hide, old, sum) : sum, slot);
+    };
+    auto one_key = [&](llvm::Value* j) {
       std::vector<llvm::Value*> keys;
-      for (int64_t hv = hv0; hv < hv1; ++hv)
+      for (int64_t hv = hv0; hv < hv0 + width; ++hv)
         keys.push_back(vec_.load(vec_.at(krows_, add(mul(j, s_.padded_head_dim()), hv * s_.lanes)),
                                  vector_align()));
       for (int64_t qi = 0; qi < count; ++qi) {
         auto* ds = vec_.broadcast(vec_.at(ds_, add(j, qi * s_.key_block)));
         llvm::Value* hide = lead ? b_.CreateICmpSGT(j, add(lead, qi)) : nullptr;
-        for (int64_t w = 0; w < width; ++w) {
-          auto* slot = slots[qi * width + w];
-          auto* old = b_.CreateLoad(vec_.type(), slot);
-          auto* sum = vec_.fma(ds, keys[w], old);
-          b_.CreateStore(hide ? b_.CreateSelect(hide, old, sum) : sum, slot);
-        }
+        for (int64_t w = 0; w < width; ++w) accumulate(slots[qi * width + w], ds, keys[w], hide);
       }
-    });
-    for (int64_t qi = 0; qi < count; ++qi)
+    };
+    // Keys j0 .. j0+real-1 (real <= g) against the packed tails: dS of the group's keys
+    // repeated across the vector, times the group's packed K tails.
+    auto packed_group = [&](llvm::Value* j0, int64_t real) {
+      auto* keys = vec_.load(vec_.at(ktail_, mul(b_.CreateUDiv(j0, i64(g)), s_.lanes)),
+                             vector_align());
+      // Lane l holds key j0 + l % g; a lane past the block's real keys never counts.
+      std::vector<int> repeat;
+      std::vector<llvm::Constant*> key_of_lane;
+      for (int l = 0; l < s_.lanes; ++l) {
+        repeat.push_back(l % static_cast<int>(g));
+        key_of_lane.push_back(b_.getInt32(static_cast<uint32_t>(repeat.back())));
+      }
+      auto* lane_key = llvm::ConstantVector::get(key_of_lane);
+      auto* group_type = llvm::FixedVectorType::get(vec_.element(), static_cast<unsigned>(g));
+      for (int64_t qi = 0; qi < count; ++qi) {
+        auto* group_ds = b_.CreateAlignedLoad(group_type, vec_.at(ds_, add(j0, qi * s_.key_block)),
+                                              llvm::Align(vec_.element_bytes()));
+        auto* ds = b_.CreateShuffleVector(group_ds, repeat);
+        llvm::Value* hide = nullptr;
+        if (real < g) hide = b_.CreateICmpSGE(lane_key, vec_.splat(b_.getInt32(static_cast<uint32_t>(real))));
+        if (lead) {
+          // Lane key j0 + l % g is after query first + qi when l % g > lead + qi - j0.
+          auto* limit = b_.CreateTrunc(b_.CreateSub(add(lead, qi), j0), b_.getInt32Ty());
+          auto* after = b_.CreateICmpSGT(lane_key, vec_.splat(limit));
+          hide = hide ? b_.CreateOr(hide, after) : after;
+        }
+        accumulate(tail_slots[qi], ds, keys, hide);
+      }
+    };
+    // A loop over the keys, unrolled by kKeyUnroll, rather than key_block straight-line copies:
+    // the same speed at a fraction of the code (this body is emitted per step shape).
+    if (!packed) {
+      emit_unrolled_loop(b_, block.valid, kKeyUnroll, "dq_keys", one_key);
+    } else {
+      emit_unrolled_loop(b_, block.valid / g, kKeyUnroll / g, "dq_keys", [&](llvm::Value* group) {
+        auto* j0 = mul(group, g);
+        for (int64_t k = 0; k < g; ++k) one_key(add(j0, k));
+        packed_group(j0, g);
+      });
+      if (const int64_t rest = block.valid % g) {
+        const int64_t j0 = block.valid - rest;
+        for (int64_t k = 0; k < rest; ++k) one_key(i64(j0 + k));
+        packed_group(i64(j0), rest);
+      }
+    }
+    for (int64_t qi = 0; qi < count; ++qi) {
       for (int64_t w = 0; w < width; ++w) {
         auto* value = b_.CreateLoad(vec_.type(), slots[qi * width + w]);
         if (partial(hv0 + w))
-          vec_.store_first(value, rows[qi * width + w], static_cast<int>(last_active));
+          vec_.store_first(value, rows[qi * width + w], static_cast<int>(tail));
         else
           vec_.store(value, rows[qi * width + w]);
       }
+      if (packed) {
+        // dq tail dimension m += the sum of lanes m*g .. m*g+g-1.
+        auto* sums = b_.CreateLoad(vec_.type(), tail_slots[qi]);
+        std::vector<llvm::Value*> terms;
+        for (int64_t k = 0; k < g; ++k) {
+          std::vector<int> pick;
+          for (int64_t l = 0; l < s_.lanes; ++l)
+            pick.push_back(static_cast<int>(l < tail ? l * g + k : k));
+          terms.push_back(b_.CreateShuffleVector(sums, pick));
+        }
+        auto* row = vec_.at(dq_head_, add(mul(add(first, qi), s_.dq_stride()), s_.tail_start()));
+        terms.push_back(vec_.load_first(row, static_cast<int>(tail)));
+        vec_.store_first(vec_.sum_of(terms), row, static_cast<int>(tail));
+      }
+    }
   }
 
   // dk[key][dim] = ln 2 * dK^T[dim][key] (q was pre-scaled by scale*log2 e, dk wants scale) and
@@ -475,9 +590,10 @@ class AttentionBackwardEmitter {
   llvm::Value *q_ = nullptr, *k_ = nullptr, *v_ = nullptr, *o_ = nullptr, *lse_ = nullptr,
               *dattn_ = nullptr, *dqkv_ = nullptr, *delta_ = nullptr;
   // Stack: K^T, V^T, dK^T, dV^T [head_dim][key_block]; scaled K rows [key_block][padded head_dim];
-  // dS [query_step][key_block].
+  // dS [query_step][key_block]; with tail groups, the scaled K tails packed
+  // [key_block / group][lanes].
   llvm::Value *kt_ = nullptr, *vt_ = nullptr, *dkt_ = nullptr, *dvt_ = nullptr, *krows_ = nullptr,
-              *ds_ = nullptr;
+              *ds_ = nullptr, *ktail_ = nullptr;
   // The current tile's head; dkv_head_ is its columns of dqkv, dq_head_ where its part's dq goes
   // (dqkv itself with one part, else the part's partial, rows dq_stride() apart).
   llvm::Value *q_head_ = nullptr, *k_head_ = nullptr, *v_head_ = nullptr, *dattn_head_ = nullptr,
@@ -486,11 +602,12 @@ class AttentionBackwardEmitter {
 };
 
 int64_t stack_bytes(const AttentionSpec& spec, const AttentionSchedule& schedule) {
-  const int64_t d = spec.head_dim();
-  const int64_t padded = (d + schedule.lanes - 1) / schedule.lanes * schedule.lanes;
+  const Shape s = Shape::of(spec, schedule);
+  const int64_t tails = s.key_block / s.tail_group() * s.lanes;  // ktail, when packed
   const int64_t elements = checked_add(
-      checked_mul(4 * d + padded, schedule.key_block, "attention backward stack"),
-      checked_mul(schedule.query_block, schedule.key_block, "attention backward stack"),
+      checked_mul(4 * s.head_dim + s.padded_head_dim(), s.key_block, "attention backward stack"),
+      checked_add(checked_mul(s.query_step, s.key_block, "attention backward stack"),
+                  s.tail_group() > 1 ? tails : 0, "attention backward stack"),
       "attention backward stack");
   return checked_mul(elements, element_bits(spec.dtype) / 8, "attention backward stack bytes");
 }
