@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <numbers>
+#include <tuple>
 #include <vector>
 
 #include <llvm/IR/Constants.h>
@@ -147,11 +148,8 @@ class AttentionBackwardEmitter {
     const int64_t tail_vectors = s_.tail_group() > 1 ? s_.key_block / s_.tail_group() : 0;
     if (tail_vectors > 0)
       ktail_ = entry_alloca(b_, vec_.element(), tail_vectors * s_.lanes, kStackAlign, "ktail");
-    // The padding columns of the K rows (and of the packed tails) stay zero, so dq's padded lanes
-    // add nothing.
-    emit_loop(b_, i64(0), i64(s_.key_block * s_.head_vectors), "clear_krows", [&](llvm::Value* i) {
-      vec_.store(vec_.constant(0.0), vec_.at(krows_, mul(i, s_.lanes)), vector_align());
-    });
+    // The packed tails' lanes past tail_dims * group are never written: zero, they add nothing.
+    // (gather_keys writes the K rows' padding columns as zeros with every block.)
     if (tail_vectors > 0)
       emit_loop(b_, i64(0), i64(tail_vectors), "clear_ktail", [&](llvm::Value* i) {
         vec_.store(vec_.constant(0.0), vec_.at(ktail_, mul(i, s_.lanes)), vector_align());
@@ -276,30 +274,42 @@ class AttentionBackwardEmitter {
   }
 
   // K^T and V^T [dim][key] for the vectors of the block (keys past N repeat key N-1, finite and
-  // masked), and the K rows scaled by `scale` for dq (with tail groups, their tails packed too).
+  // masked), a lanes x lanes block at a time transposed in registers, and the K rows scaled by
+  // `scale` for dq (with tail groups, their tails packed too).
   void gather_keys(const KeyBlock& block) {
-    auto* scale = vec_.scalar_constant(s_.scale);
-    const int64_t g = s_.tail_group();
-    emit_loop(b_, i64(0), i64(block.vectors * s_.lanes), "gather", [&](llvm::Value* j) {
+    const int64_t lanes = s_.lanes;
+    auto* scale = vec_.constant(s_.scale);
+    auto key_row = [&](llvm::Value* head, int64_t j) {
       auto* row = b_.CreateBinaryIntrinsic(llvm::Intrinsic::umin, add(block.first, j), i64(s_.n - 1));
-      auto* k_row = vec_.at(k_head_, mul(row, s_.channels));
-      auto* v_row = vec_.at(v_head_, mul(row, s_.channels));
-      auto* k_copy = vec_.at(krows_, mul(j, s_.padded_head_dim()));
-      // ktail[j / g][m * g + j % g] = scale * K[j][tail_start + m].
-      auto* k_tail = g > 1 ? vec_.at(ktail_, add(mul(b_.CreateUDiv(j, i64(g)), s_.lanes),
-                                                  b_.CreateURem(j, i64(g))))
-                           : nullptr;
-      emit_unrolled_loop(b_, s_.head_dim, 8, "gather_dim", [&](llvm::Value* dim) {
-        auto* key = scalar(vec_.at(k_row, dim));
-        b_.CreateStore(key, vec_.at(kt_, add(mul(dim, s_.key_block), j)));
-        b_.CreateStore(scalar(vec_.at(v_row, dim)), vec_.at(vt_, add(mul(dim, s_.key_block), j)));
-        b_.CreateStore(b_.CreateFMul(key, scale), vec_.at(k_copy, dim));
-      });
-      if (k_tail)
+      return vec_.at(head, mul(row, s_.channels));
+    };
+    for (int64_t kv = 0; kv < block.vectors; ++kv)
+      for (int64_t hv = 0; hv < s_.head_vectors; ++hv) {
+        const int64_t dims = std::min(lanes, s_.head_dim - hv * lanes);
+        for (auto [head, target] : {std::pair{k_head_, kt_}, std::pair{v_head_, vt_}}) {
+          std::vector<llvm::Value*> rows;
+          for (int64_t k = 0; k < lanes; ++k) {
+            auto* at = vec_.at(key_row(head, kv * lanes + k), hv * lanes);
+            rows.push_back(dims < lanes ? vec_.load_first(at, static_cast<int>(dims)) : vec_.load(at));
+            if (head == k_head_)
+              vec_.store(b_.CreateFMul(rows.back(), scale),
+                         vec_.at(krows_, (kv * lanes + k) * s_.padded_head_dim() + hv * lanes),
+                         vector_align());
+          }
+          const std::vector<llvm::Value*> columns = vec_.transpose(rows);
+          for (int64_t d = 0; d < dims; ++d)
+            vec_.store(columns[static_cast<size_t>(d)], block_at(target, i64(hv * lanes + d), kv),
+                       vector_align());
+        }
+      }
+    // ktail[j / g][m * g + j % g] = scale * K[j][tail_start + m].
+    if (const int64_t g = s_.tail_group(); g > 1)
+      for (int64_t j = 0; j < block.vectors * lanes; ++j) {
+        auto* row = key_row(k_head_, j);
         for (int64_t m = 0; m < s_.tail_dims(); ++m)
-          b_.CreateStore(b_.CreateFMul(scalar(vec_.at(k_row, s_.tail_start() + m)), scale),
-                         vec_.at(k_tail, m * g));
-    });
+          b_.CreateStore(b_.CreateFMul(scalar(vec_.at(row, s_.tail_start() + m)), vec_.scalar_constant(s_.scale)),
+                         vec_.at(ktail_, j / g * lanes + m * g + j % g));
+      }
   }
 
   // Queries first .. first+count-1 against the block. `diagonal`: some key may follow a query.
@@ -567,19 +577,33 @@ class AttentionBackwardEmitter {
   }
 
   // dk[key][dim] = ln 2 * dK^T[dim][key] (q was pre-scaled by scale*log2 e, dk wants scale) and
-  // dv[key][dim] = dV^T[dim][key], for the block's real keys.
+  // dv[key][dim] = dV^T[dim][key], for the block's real keys, a lanes x lanes block at a time
+  // transposed in registers: head_dim scalar stores per row filled the store queue (2-4% of the
+  // kernel), vector stores do not.
   void store_key_gradients(const KeyBlock& block) {
-    auto* ln2 = vec_.scalar_constant(std::numbers::ln2);
-    emit_loop(b_, i64(0), i64(block.valid), "store_keys", [&](llvm::Value* j) {
-      auto* row = vec_.at(dkv_head_, mul(add(block.first, j), 3 * s_.channels));
-      auto* dk_row = vec_.at(row, s_.channels);
-      auto* dv_row = vec_.at(row, 2 * s_.channels);
-      emit_unrolled_loop(b_, s_.head_dim, 8, "store_dim", [&](llvm::Value* dim) {
-        auto* at = add(mul(dim, s_.key_block), j);
-        b_.CreateStore(b_.CreateFMul(scalar(vec_.at(dkt_, at)), ln2), vec_.at(dk_row, dim));
-        b_.CreateStore(scalar(vec_.at(dvt_, at)), vec_.at(dv_row, dim));
-      });
-    });
+    const int64_t lanes = s_.lanes;
+    for (int64_t kv = 0; kv < block.vectors; ++kv)
+      for (int64_t hv = 0; hv < s_.head_vectors; ++hv) {
+        const int64_t dims = std::min(lanes, s_.head_dim - hv * lanes);
+        for (auto [source, column, factor] :
+             {std::tuple{dkt_, s_.channels, std::numbers::ln2}, std::tuple{dvt_, 2 * s_.channels, 1.0}}) {
+          std::vector<llvm::Value*> rows;
+          for (int64_t r = 0; r < lanes; ++r)
+            rows.push_back(r < dims ? vec_.load(block_at(source, i64(hv * lanes + r), kv), vector_align())
+                                    : vec_.constant(0.0));
+          const std::vector<llvm::Value*> keys = vec_.transpose(rows);
+          for (int64_t k = 0; k < lanes && kv * lanes + k < block.valid; ++k) {
+            auto* row = vec_.at(dkv_head_, mul(add(block.first, kv * lanes + k), 3 * s_.channels));
+            auto* at = vec_.at(row, column + hv * lanes);
+            llvm::Value* value = keys[static_cast<size_t>(k)];
+            if (factor != 1.0) value = b_.CreateFMul(value, vec_.constant(factor));
+            if (dims < lanes)
+              vec_.store_first(value, at, static_cast<int>(dims));
+            else
+              vec_.store(value, at);
+          }
+        }
+      }
   }
 
   llvm::Module& module_;

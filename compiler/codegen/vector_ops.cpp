@@ -74,6 +74,30 @@ void VectorOps::store_first(llvm::Value* value, llvm::Value* ptr, int active) co
   b_.CreateMaskedStore(value, ptr, llvm::Align(element_bytes()), first_lanes_mask(active));
 }
 
+std::vector<llvm::Value*> VectorOps::transpose(std::vector<llvm::Value*> rows) const {
+  if (static_cast<int>(rows.size()) != lanes_ || (lanes_ & (lanes_ - 1)) != 0)
+    throw InvalidArgument("vector transpose: expected " + std::to_string(lanes_) +
+                          " rows of a power-of-two lane count, got " + std::to_string(rows.size()));
+  // Stage `half` swaps the half x half blocks off the diagonal of each 2half x 2half block: rows
+  // i and i + half (bit `half` of i clear) exchange lanes. log2(lanes) stages, lanes two-source
+  // shuffles each.
+  for (int half = 1; half < lanes_; half *= 2) {
+    std::vector<int> low, high;  // lanes of (row i, row i + half) as one 2*lanes source
+    for (int c = 0; c < lanes_; ++c) {
+      low.push_back(c & half ? lanes_ + c - half : c);
+      high.push_back(c & half ? lanes_ + c : c + half);
+    }
+    for (int i = 0; i < lanes_; ++i) {
+      if (i & half) continue;
+      auto* a = rows[static_cast<size_t>(i)];
+      auto* b = rows[static_cast<size_t>(i + half)];
+      rows[static_cast<size_t>(i)] = b_.CreateShuffleVector(a, b, low);
+      rows[static_cast<size_t>(i + half)] = b_.CreateShuffleVector(a, b, high);
+    }
+  }
+  return rows;
+}
+
 llvm::Value* VectorOps::broadcast(llvm::Value* scalar_ptr) const {
   auto* scalar = b_.CreateAlignedLoad(element_, scalar_ptr, llvm::Align(element_bytes()));
   return splat(scalar);

@@ -46,6 +46,9 @@ class VectorOps {
   // Only the first `active` lanes are read/written (others of a load are zero); 0 < active < lanes.
   llvm::Value* load_first(llvm::Value* ptr, int active) const;
   void store_first(llvm::Value* value, llvm::Value* ptr, int active) const;
+  // The transpose of a lanes x lanes block given as `lanes` row vectors: row r of the result
+  // holds lane r of every input row.
+  std::vector<llvm::Value*> transpose(std::vector<llvm::Value*> rows) const;
   // One scalar element splat to all lanes; x86 folds it into an embedded-broadcast operand.
   llvm::Value* broadcast(llvm::Value* scalar_ptr) const;
   // Asks for every cache line of the `count` elements at `ptr` (rows need not be line-aligned, so

@@ -77,4 +77,27 @@ LinkedKernel compile_exp2(DType dtype, const TargetInfo& target) {
   return link(module, target, "exp2", false);
 }
 
+LinkedKernel compile_transpose(DType dtype, const TargetInfo& target) {
+  llvm::LLVMContext ctx;
+  llvm::Module module("transpose_test", ctx);
+  const int lanes = target.vector_bits / (dtype == DType::F32 ? 32 : 64);
+  codegen::KernelBody body = codegen::declare_kernel(
+      module, "transpose", {codegen::ArgField::Q, codegen::ArgField::O}, 64);
+  llvm::IRBuilder<> b(&body.function->getEntryBlock());
+  codegen::VectorOps vec(b, codegen::element_type(ctx, dtype), lanes);
+  codegen::emit_loop(b, body.tile_begin, body.tile_end, "tile", [&](llvm::Value* tile) {
+    auto* first = b.CreateMul(tile, b.getInt64(static_cast<uint64_t>(lanes * lanes)));
+    std::vector<llvm::Value*> rows;
+    for (int r = 0; r < lanes; ++r)
+      rows.push_back(vec.load(vec.at(body.buffers[0], b.CreateAdd(first, b.getInt64(r * lanes)))));
+    const std::vector<llvm::Value*> columns = vec.transpose(rows);
+    for (int r = 0; r < lanes; ++r)
+      vec.store(columns[static_cast<size_t>(r)],
+                vec.at(body.buffers[1], b.CreateAdd(first, b.getInt64(r * lanes))));
+  });
+  b.CreateRetVoid();
+  codegen::emit_tiles_function(module, "transpose", 1);
+  return link(module, target, "transpose", false);
+}
+
 }  // namespace flashjit::test

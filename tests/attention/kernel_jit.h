@@ -34,4 +34,8 @@ LinkedKernel compile_attention(const AttentionSpec& spec, const AttentionSchedul
 // vector per tile.
 LinkedKernel compile_exp2(DType dtype, const TargetInfo& target);
 
+// A kernel whose tile t reads the lanes x lanes block args->q[t*lanes*lanes ...] (row-major) and
+// writes its transpose to args->o through VectorOps::transpose.
+LinkedKernel compile_transpose(DType dtype, const TargetInfo& target);
+
 }  // namespace flashjit::test

@@ -1,0 +1,63 @@
+// VectorOps::transpose compiled for the host's and 256-bit vectors of float and double (16, 8 and 4
+// lanes): the attention backward moves K, V, dK and dV between rows and columns with it.
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compiler/kernel_abi.h"
+#include "tests/attention/kernel_jit.h"
+
+namespace flashjit {
+namespace {
+
+struct TransposeCase {
+  DType dtype;
+  bool avx2;
+};
+
+template <typename T>
+void check_transpose(const TargetInfo& target) {
+  const test::LinkedKernel kernel = test::compile_transpose(dtype_of<T>(), target);
+  const int lanes = target.vector_bits / (8 * static_cast<int>(sizeof(T)));
+  constexpr int kBlocks = 3;
+  const int block = lanes * lanes;
+  std::vector<T> in(static_cast<size_t>(kBlocks * block)), out(in.size(), T(-1));
+  for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<T>(i) + T(0.5);
+  flashjit_args args{};
+  args.q = in.data();
+  args.o = out.data();
+  kernel.run(&args, 0, kBlocks);
+  for (int t = 0; t < kBlocks; ++t)
+    for (int r = 0; r < lanes; ++r)
+      for (int c = 0; c < lanes; ++c)
+        ASSERT_EQ(out[static_cast<size_t>(t * block + r * lanes + c)],
+                  in[static_cast<size_t>(t * block + c * lanes + r)])
+            << "block " << t << " row " << r << " column " << c << " of " << lanes << " lanes";
+}
+
+class Transpose : public ::testing::TestWithParam<TransposeCase> {};
+
+TEST_P(Transpose, RowsBecomeColumns) {
+  const TransposeCase c = GetParam();
+  const std::optional<TargetInfo> target = c.avx2 ? test::avx2_target() : test::native_target();
+  if (!target) GTEST_SKIP() << "this host cannot run x86-64-v3 code";
+  if (c.dtype == DType::F32)
+    check_transpose<float>(*target);
+  else
+    check_transpose<double>(*target);
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, Transpose,
+                         ::testing::Values(TransposeCase{DType::F32, false},
+                                           TransposeCase{DType::F32, true},
+                                           TransposeCase{DType::F64, false},
+                                           TransposeCase{DType::F64, true}),
+                         [](const auto& info) {
+                           return std::string(to_string(info.param.dtype)) +
+                                  (info.param.avx2 ? "_avx2" : "_native");
+                         });
+
+}  // namespace
+}  // namespace flashjit
