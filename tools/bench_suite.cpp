@@ -68,10 +68,9 @@ class SuiteRunner {
         }
         const JitBuild* jit = nullptr;
         if (engine.kind == EngineKind::Jit && !(jit = jit_build(spec, shape, series))) continue;
-        for (BenchPart part : options_.parts) {
-          if (time) time_one(engine, part, shape, series, make_runner<T>(engine, part, spec, options_.batch, *data, jit));
-          if (memory) probe_memory(engine, part, shape);
-        }
+        if (time) time_parts(engine, spec, shape, series, *data, jit);
+        if (memory)
+          for (BenchPart part : options_.parts) probe_memory(engine, part, shape);
       }
     }
   }
@@ -101,17 +100,36 @@ class SuiteRunner {
     }
   }
 
-  void time_one(const EngineChoice& engine, BenchPart part, const BenchShape& shape, Series series,
-                const std::function<void(ThreadPool&)>& run) {
+  // The engine's parts (forward, layer, backward) timed in alternation, so that their ratios hold
+  // on a machine whose speed drifts.
+  void time_parts(const EngineChoice& engine, const AttentionSpec& spec, const BenchShape& shape, Series series,
+                  BenchData<T>& data, const JitBuild* jit) {
+    std::vector<BenchPart> parts;
+    std::vector<std::function<void()>> runs;
+    for (BenchPart part : options_.parts) {
+      try {
+        std::function<void(ThreadPool&)> run = make_runner<T>(engine, part, spec, options_.batch, data, jit);
+        runs.push_back([this, run] { run(pool_); });
+        parts.push_back(part);
+      } catch (const Error& e) {
+        skip(engine.name(), "time", part, shape, e.what());
+      }
+    }
+    if (runs.empty()) return;
+    std::vector<TimeStats> stats;
     try {
-      TimeRecord r{engine.name(), engine.path, part, shape, options_.batch, options_.threads, options_.dtype,
-                   time_runs([&] { run(pool_); }, options_.warmup, options_.reps), series};
+      stats = time_runs(runs, options_.warmup, options_.reps);
+    } catch (const Error& e) {
+      for (BenchPart part : parts) skip(engine.name(), "time", part, shape, e.what());
+      return;
+    }
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      TimeRecord r{engine.name(), engine.path, parts[i], shape, options_.batch, options_.threads, options_.dtype,
+                   stats[i], series};
       const std::optional<double> pct = percent_of_peak(r, report_.peak);
-      progress("{} {} {}: {:.3f} ms median, {:.1f} GFLOP/s{}", r.engine, to_string(part), shape.text(),
+      progress("{} {} {}: {:.3f} ms median, {:.1f} GFLOP/s{}", r.engine, to_string(parts[i]), shape.text(),
                r.stats.ms_median, gflops(r), pct ? fmt::format(", {:.1f}% of peak", *pct) : "");
       report_.times.push_back(std::move(r));
-    } catch (const Error& e) {
-      skip(engine.name(), "time", part, shape, e.what());
     }
   }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <vector>
 
 namespace flashjit::tools {
 
@@ -12,8 +13,10 @@ struct TimeStats {
   int reps = 0;
 };
 
-// Runs `run` `warmup` times untimed (page faults, caches, waking the threads), then `reps` (>= 1)
-// times, each timed alone.
-TimeStats time_runs(const std::function<void()>& run, int warmup, int reps);
+// Runs each of `runs` `warmup` times untimed (page faults, caches, waking the threads), then
+// `reps` (>= 1) rounds of one timed run of each, in turn: on a machine whose speed drifts (a shared
+// host: 10-25% within minutes, measured here) alternation moves all of them alike, so the ratios
+// between them hold where back-to-back series would not. One TimeStats per run, in order.
+std::vector<TimeStats> time_runs(const std::vector<std::function<void()>>& runs, int warmup, int reps);
 
 }  // namespace flashjit::tools

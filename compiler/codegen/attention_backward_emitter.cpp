@@ -137,7 +137,8 @@ class AttentionBackwardEmitter {
     delta_ = body.buffers[7];
     b_.SetInsertPoint(&body.function->getEntryBlock());
 
-    const int64_t block_elements = s_.head_dim * s_.key_block;
+    // Rows padded to whole head vectors, so that the transposes move whole lanes x lanes tiles.
+    const int64_t block_elements = s_.padded_head_dim() * s_.key_block;
     kt_ = entry_alloca(b_, vec_.element(), block_elements, kStackAlign, "kt");
     vt_ = entry_alloca(b_, vec_.element(), block_elements, kStackAlign, "vt");
     dkt_ = entry_alloca(b_, vec_.element(), block_elements, kStackAlign, "dkt");
@@ -148,12 +149,20 @@ class AttentionBackwardEmitter {
     const int64_t tail_vectors = s_.tail_group() > 1 ? s_.key_block / s_.tail_group() : 0;
     if (tail_vectors > 0)
       ktail_ = entry_alloca(b_, vec_.element(), tail_vectors * s_.lanes, kStackAlign, "ktail");
-    // The packed tails' lanes past tail_dims * group are never written: zero, they add nothing.
-    // (gather_keys writes the K rows' padding columns as zeros with every block.)
-    if (tail_vectors > 0)
-      emit_loop(b_, i64(0), i64(tail_vectors), "clear_ktail", [&](llvm::Value* i) {
-        vec_.store(vec_.constant(0.0), vec_.at(ktail_, mul(i, s_.lanes)), vector_align());
-      });
+    // Never written, always read: the packed tails' lanes past tail_dims * group (they add
+    // nothing to dq) and dK^T's and dV^T's padding rows (store_key_gradients drops their lanes).
+    // gather_keys writes the other buffers' padding as zeros with every block.
+    auto clear = [&](llvm::Value* buffer, int64_t first, int64_t vectors) {
+      if (vectors > 0)
+        emit_loop(b_, i64(0), i64(vectors), "clear_padding", [&](llvm::Value* i) {
+          vec_.store(vec_.constant(0.0), vec_.at(buffer, add(mul(i, s_.lanes), first)),
+                     vector_align());
+        });
+    };
+    clear(ktail_, 0, tail_vectors);
+    const int64_t padding_vectors = (s_.padded_head_dim() - s_.head_dim) * s_.key_block / s_.lanes;
+    clear(dkt_, s_.head_dim * s_.key_block, padding_vectors);
+    clear(dvt_, s_.head_dim * s_.key_block, padding_vectors);
 
     emit_loop(b_, body.tile_begin, body.tile_end, "tile",
               [&](llvm::Value* tile) { emit_tile(tile); });
@@ -218,30 +227,60 @@ class AttentionBackwardEmitter {
 
   // delta[i] = sum over the head's dims of dattn[i][dim] * o[dim][i] (each part keeps its own
   // copy, so parts never write the same memory), and the part's dq columns cleared for its key
-  // blocks to accumulate into. O(N * head_dim) scalar work per part.
-  // The row sum runs as four interleaved partial sums rather than one chain of head_dim
-  // dependent adds, and the dq row is cleared with vector stores rather than head_dim scalar ones.
+  // blocks to accumulate into. O(N * head_dim) work per part, lanes queries at a time: their dattn
+  // rows transposed in registers meet o's columns, which are contiguous across queries (one
+  // scalar row at a time this was 2.5-3% of the kernel); the last N % lanes queries one by one.
   void prepare_queries() {
-    constexpr int64_t kChains = 4;
-    emit_loop(b_, i64(0), i64(s_.n), "delta", [&](llvm::Value* i) {
+    constexpr int64_t kChains = 4;  // partial sums, rather than one chain of dependent adds
+    const int64_t lanes = s_.lanes, groups = s_.n / lanes;
+    auto total = [&](std::vector<llvm::Value*> sums) {
+      return b_.CreateFAdd(b_.CreateFAdd(sums[0], sums[1]), b_.CreateFAdd(sums[2], sums[3]));
+    };
+    emit_loop(b_, i64(0), i64(groups), "delta", [&](llvm::Value* group) {
+      auto* first = mul(group, lanes);
+      std::vector<llvm::Value*> sums(kChains, vec_.constant(0.0));
+      for (int64_t hv = 0; hv < s_.head_vectors; ++hv) {
+        const int64_t dims = std::min(lanes, s_.head_dim - hv * lanes);
+        std::vector<llvm::Value*> rows;
+        for (int64_t r = 0; r < lanes; ++r) {
+          auto* at = vec_.at(dattn_head_, add(mul(add(first, r), s_.channels), i64(hv * lanes)));
+          rows.push_back(dims < lanes ? vec_.load_first(at, static_cast<int>(dims))
+                                      : vec_.load(at));
+        }
+        const std::vector<llvm::Value*> columns = vec_.transpose(rows);
+        for (int64_t d = 0; d < dims; ++d) {
+          auto* o = vec_.load(vec_.at(o_head_, add(first, i64((hv * lanes + d) * s_.n))));
+          auto& sum = sums[static_cast<size_t>(d % kChains)];
+          sum = vec_.fma(columns[static_cast<size_t>(d)], o, sum);
+        }
+      }
+      vec_.store(total(sums), vec_.at(delta_head_, first));
+      for (int64_t r = 0; r < lanes; ++r) clear_dq_row(add(first, r));
+    });
+    emit_loop(b_, i64(groups * lanes), i64(s_.n), "delta_rest", [&](llvm::Value* i) {
       auto* dattn_row = vec_.at(dattn_head_, mul(i, s_.channels));
       auto* o_column = vec_.at(o_head_, i);
       std::vector<llvm::Value*> sums(kChains, vec_.scalar_constant(0.0));
       for (int64_t dim = 0; dim < s_.head_dim; ++dim) {
-        auto* term = b_.CreateFMul(scalar(vec_.at(dattn_row, dim)), scalar(vec_.at(o_column, dim * s_.n)));
-        sums[dim % kChains] = b_.CreateFAdd(sums[dim % kChains], term);
+        auto* term =
+            b_.CreateFMul(scalar(vec_.at(dattn_row, dim)), scalar(vec_.at(o_column, dim * s_.n)));
+        auto& sum = sums[static_cast<size_t>(dim % kChains)];
+        sum = b_.CreateFAdd(sum, term);
       }
-      b_.CreateStore(b_.CreateFAdd(b_.CreateFAdd(sums[0], sums[1]), b_.CreateFAdd(sums[2], sums[3])),
-                     vec_.at(delta_head_, i));
-      auto* dq_row = vec_.at(dq_head_, mul(i, s_.dq_stride()));
-      for (int64_t hv = 0; hv < s_.head_vectors; ++hv) {
-        auto* at = vec_.at(dq_row, hv * s_.lanes);
-        if (hv == s_.head_vectors - 1 && s_.tail_dims() < s_.lanes)
-          vec_.store_first(vec_.constant(0.0), at, static_cast<int>(s_.tail_dims()));
-        else
-          vec_.store(vec_.constant(0.0), at);
-      }
+      b_.CreateStore(total(sums), vec_.at(delta_head_, i));
+      clear_dq_row(i);
     });
+  }
+
+  void clear_dq_row(llvm::Value* i) {
+    auto* dq_row = vec_.at(dq_head_, mul(i, s_.dq_stride()));
+    for (int64_t hv = 0; hv < s_.head_vectors; ++hv) {
+      auto* at = vec_.at(dq_row, hv * s_.lanes);
+      if (hv == s_.head_vectors - 1 && s_.tail_dims() < s_.lanes)
+        vec_.store_first(vec_.constant(0.0), at, static_cast<int>(s_.tail_dims()));
+      else
+        vec_.store(vec_.constant(0.0), at);
+    }
   }
 
   void key_block(const KeyBlock& block) {
@@ -273,43 +312,68 @@ class AttentionBackwardEmitter {
     store_key_gradients(block);
   }
 
-  // K^T and V^T [dim][key] for the vectors of the block (keys past N repeat key N-1, finite and
-  // masked), a lanes x lanes block at a time transposed in registers, and the K rows scaled by
-  // `scale` for dq (with tail groups, their tails packed too).
+  // Tile t of a loop over (source, key vector, head vector) with two sources, K or V (or dK^T or
+  // dV^T): whether it is the second source, its key vector and its head vector.
+  struct TileIndex {
+    llvm::Value *second, *kv, *hv;
+  };
+  TileIndex tile_index(llvm::Value* t, int64_t key_vectors) {
+    const int64_t per_source = key_vectors * s_.head_vectors;
+    auto* rest = b_.CreateURem(t, i64(per_source));
+    return {b_.CreateICmpUGE(t, i64(per_source)), b_.CreateUDiv(rest, i64(s_.head_vectors)),
+            b_.CreateURem(rest, i64(s_.head_vectors))};
+  }
+  // Row `j` of the block in `head`, rows `stride` apart (keys past N repeat key N-1: finite,
+  // and masked later).
+  llvm::Value* key_row(llvm::Value* head, const KeyBlock& block, llvm::Value* j,
+                       int64_t stride) {
+    auto* row = b_.CreateBinaryIntrinsic(llvm::Intrinsic::umin, add(block.first, j), i64(s_.n - 1));
+    return vec_.at(head, mul(row, stride));
+  }
+
+  // K^T and V^T [dim][key] for the vectors of the block, a lanes x lanes tile at a time
+  // transposed in registers (head_dim scalar copies per key before), the K rows scaled by
+  // `scale` for dq, and with tail groups their tails packed. The tiles run as a loop, one
+  // transpose in the code: unrolled, the shuffles made the backward's compile 8x slower.
   void gather_keys(const KeyBlock& block) {
     const int64_t lanes = s_.lanes;
+    emit_loop(b_, i64(0), i64(2 * block.vectors * s_.head_vectors), "gather", [&](llvm::Value* t) {
+      const TileIndex tile = tile_index(t, block.vectors);
+      auto* head = b_.CreateSelect(tile.second, v_head_, k_head_);
+      auto* target = b_.CreateSelect(tile.second, vt_, kt_);
+      auto* dim0 = mul(tile.hv, lanes);
+      auto* dims = b_.CreateSub(i64(s_.head_dim), dim0);
+      std::vector<llvm::Value*> rows;
+      for (int64_t k = 0; k < lanes; ++k)
+        rows.push_back(vec_.load_first(
+            vec_.at(key_row(head, block, add(mul(tile.kv, lanes), k), s_.channels), dim0), dims));
+      const std::vector<llvm::Value*> columns = vec_.transpose(rows);
+      for (int64_t d = 0; d < lanes; ++d)
+        vec_.store(columns[static_cast<size_t>(d)],
+                   vec_.at(target, add(mul(add(dim0, d), s_.key_block), mul(tile.kv, lanes))),
+                   vector_align());
+    });
     auto* scale = vec_.constant(s_.scale);
-    auto key_row = [&](llvm::Value* head, int64_t j) {
-      auto* row = b_.CreateBinaryIntrinsic(llvm::Intrinsic::umin, add(block.first, j), i64(s_.n - 1));
-      return vec_.at(head, mul(row, s_.channels));
-    };
-    for (int64_t kv = 0; kv < block.vectors; ++kv)
+    const int64_t g = s_.tail_group();
+    emit_loop(b_, i64(0), i64(block.vectors * lanes), "scaled_keys", [&](llvm::Value* j) {
+      auto* row = key_row(k_head_, block, j, s_.channels);
+      auto* copy = vec_.at(krows_, mul(j, s_.padded_head_dim()));
       for (int64_t hv = 0; hv < s_.head_vectors; ++hv) {
         const int64_t dims = std::min(lanes, s_.head_dim - hv * lanes);
-        for (auto [head, target] : {std::pair{k_head_, kt_}, std::pair{v_head_, vt_}}) {
-          std::vector<llvm::Value*> rows;
-          for (int64_t k = 0; k < lanes; ++k) {
-            auto* at = vec_.at(key_row(head, kv * lanes + k), hv * lanes);
-            rows.push_back(dims < lanes ? vec_.load_first(at, static_cast<int>(dims)) : vec_.load(at));
-            if (head == k_head_)
-              vec_.store(b_.CreateFMul(rows.back(), scale),
-                         vec_.at(krows_, (kv * lanes + k) * s_.padded_head_dim() + hv * lanes),
-                         vector_align());
-          }
-          const std::vector<llvm::Value*> columns = vec_.transpose(rows);
-          for (int64_t d = 0; d < dims; ++d)
-            vec_.store(columns[static_cast<size_t>(d)], block_at(target, i64(hv * lanes + d), kv),
-                       vector_align());
-        }
+        auto* at = vec_.at(row, hv * lanes);
+        auto* key = dims < lanes ? vec_.load_first(at, static_cast<int>(dims)) : vec_.load(at);
+        vec_.store(b_.CreateFMul(key, scale), vec_.at(copy, hv * lanes), vector_align());
       }
-    // ktail[j / g][m * g + j % g] = scale * K[j][tail_start + m].
-    if (const int64_t g = s_.tail_group(); g > 1)
-      for (int64_t j = 0; j < block.vectors * lanes; ++j) {
-        auto* row = key_row(k_head_, j);
+      // ktail[j / g][m * g + j % g] = scale * K[j][tail_start + m].
+      if (g > 1) {
+        auto* packed =
+            vec_.at(ktail_, add(mul(b_.CreateUDiv(j, i64(g)), lanes), b_.CreateURem(j, i64(g))));
         for (int64_t m = 0; m < s_.tail_dims(); ++m)
-          b_.CreateStore(b_.CreateFMul(scalar(vec_.at(row, s_.tail_start() + m)), vec_.scalar_constant(s_.scale)),
-                         vec_.at(ktail_, j / g * lanes + m * g + j % g));
+          b_.CreateStore(b_.CreateFMul(scalar(vec_.at(row, s_.tail_start() + m)),
+                                       vec_.scalar_constant(s_.scale)),
+                         vec_.at(packed, m * g));
       }
+    });
   }
 
   // Queries first .. first+count-1 against the block. `diagonal`: some key may follow a query.
@@ -525,7 +589,8 @@ class AttentionBackwardEmitter {
                                               llvm::Align(vec_.element_bytes()));
         auto* ds = b_.CreateShuffleVector(group_ds, repeat);
         llvm::Value* hide = nullptr;
-        if (real < g) hide = b_.CreateICmpSGE(lane_key, vec_.splat(b_.getInt32(static_cast<uint32_t>(real))));
+        if (real < g)
+          hide = b_.CreateICmpSGE(lane_key, vec_.splat(b_.getInt32(static_cast<uint32_t>(real))));
         if (lead) {
           // Lane key j0 + l % g is after query first + qi when l % g > lead + qi - j0.
           auto* limit = b_.CreateTrunc(b_.CreateSub(add(lead, qi), j0), b_.getInt32Ty());
@@ -577,33 +642,37 @@ class AttentionBackwardEmitter {
   }
 
   // dk[key][dim] = ln 2 * dK^T[dim][key] (q was pre-scaled by scale*log2 e, dk wants scale) and
-  // dv[key][dim] = dV^T[dim][key], for the block's real keys, a lanes x lanes block at a time
-  // transposed in registers: head_dim scalar stores per row filled the store queue (2-4% of the
-  // kernel), vector stores do not.
+  // dv[key][dim] = dV^T[dim][key], for the block's real keys, a lanes x lanes tile at a time
+  // transposed in registers, as in gather_keys: head_dim scalar stores per key filled the store
+  // queue (2-4% of the kernel), vector stores do not.
   void store_key_gradients(const KeyBlock& block) {
     const int64_t lanes = s_.lanes;
-    for (int64_t kv = 0; kv < block.vectors; ++kv)
-      for (int64_t hv = 0; hv < s_.head_vectors; ++hv) {
-        const int64_t dims = std::min(lanes, s_.head_dim - hv * lanes);
-        for (auto [source, column, factor] :
-             {std::tuple{dkt_, s_.channels, std::numbers::ln2}, std::tuple{dvt_, 2 * s_.channels, 1.0}}) {
-          std::vector<llvm::Value*> rows;
-          for (int64_t r = 0; r < lanes; ++r)
-            rows.push_back(r < dims ? vec_.load(block_at(source, i64(hv * lanes + r), kv), vector_align())
-                                    : vec_.constant(0.0));
-          const std::vector<llvm::Value*> keys = vec_.transpose(rows);
-          for (int64_t k = 0; k < lanes && kv * lanes + k < block.valid; ++k) {
-            auto* row = vec_.at(dkv_head_, mul(add(block.first, kv * lanes + k), 3 * s_.channels));
-            auto* at = vec_.at(row, column + hv * lanes);
-            llvm::Value* value = keys[static_cast<size_t>(k)];
-            if (factor != 1.0) value = b_.CreateFMul(value, vec_.constant(factor));
-            if (dims < lanes)
-              vec_.store_first(value, at, static_cast<int>(dims));
-            else
-              vec_.store(value, at);
-          }
-        }
+    const int64_t tiles = 2 * block.vectors * s_.head_vectors;
+    emit_loop(b_, i64(0), i64(tiles), "store_keys", [&](llvm::Value* t) {
+      const TileIndex tile = tile_index(t, block.vectors);
+      auto* source = b_.CreateSelect(tile.second, dvt_, dkt_);
+      auto* column = b_.CreateSelect(tile.second, i64(2 * s_.channels), i64(s_.channels));
+      auto* factor =
+          b_.CreateSelect(tile.second, vec_.constant(1.0), vec_.constant(std::numbers::ln2));
+      auto* dim0 = mul(tile.hv, lanes);
+      auto* dims = b_.CreateSub(i64(s_.head_dim), dim0);
+      std::vector<llvm::Value*> rows;
+      for (int64_t r = 0; r < lanes; ++r)
+        rows.push_back(vec_.load(
+            vec_.at(source, add(mul(add(dim0, r), s_.key_block), mul(tile.kv, lanes))),
+            vector_align()));
+      const std::vector<llvm::Value*> keys = vec_.transpose(rows);
+      for (int64_t k = 0; k < lanes; ++k) {
+        auto* j = add(mul(tile.kv, lanes), k);
+        // A key past the block's real ones stores nothing.
+        auto* active = block.valid == block.vectors * lanes
+                           ? dims
+                           : b_.CreateSelect(b_.CreateICmpULT(j, i64(block.valid)), dims, i64(0));
+        auto* row =
+            vec_.at(key_row(dkv_head_, block, j, 3 * s_.channels), b_.CreateAdd(column, dim0));
+        vec_.store_first(b_.CreateFMul(keys[static_cast<size_t>(k)], factor), row, active);
       }
+    });
   }
 
   llvm::Module& module_;
@@ -629,7 +698,7 @@ int64_t stack_bytes(const AttentionSpec& spec, const AttentionSchedule& schedule
   const Shape s = Shape::of(spec, schedule);
   const int64_t tails = s.key_block / s.tail_group() * s.lanes;  // ktail, when packed
   const int64_t elements = checked_add(
-      checked_mul(4 * s.head_dim + s.padded_head_dim(), s.key_block, "attention backward stack"),
+      checked_mul(5 * s.padded_head_dim(), s.key_block, "attention backward stack"),
       checked_add(checked_mul(s.query_step, s.key_block, "attention backward stack"),
                   s.tail_group() > 1 ? tails : 0, "attention backward stack"),
       "attention backward stack");

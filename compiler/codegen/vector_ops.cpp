@@ -65,6 +65,19 @@ llvm::Constant* VectorOps::first_lanes_mask(int active) const {
   return llvm::ConstantVector::get(bits);
 }
 
+llvm::Value* VectorOps::first_lanes_mask(llvm::Value* active) const {
+  return b_.CreateICmpSLT(iota_i32(0), splat(b_.CreateTrunc(active, b_.getInt32Ty())));
+}
+
+llvm::Value* VectorOps::load_first(llvm::Value* ptr, llvm::Value* active) const {
+  return b_.CreateMaskedLoad(type_, ptr, llvm::Align(element_bytes()), first_lanes_mask(active),
+                             constant(0.0));
+}
+
+void VectorOps::store_first(llvm::Value* value, llvm::Value* ptr, llvm::Value* active) const {
+  b_.CreateMaskedStore(value, ptr, llvm::Align(element_bytes()), first_lanes_mask(active));
+}
+
 llvm::Value* VectorOps::load_first(llvm::Value* ptr, int active) const {
   return b_.CreateMaskedLoad(type_, ptr, llvm::Align(element_bytes()), first_lanes_mask(active),
                              constant(0.0));

@@ -46,6 +46,10 @@ class VectorOps {
   // Only the first `active` lanes are read/written (others of a load are zero); 0 < active < lanes.
   llvm::Value* load_first(llvm::Value* ptr, int active) const;
   void store_first(llvm::Value* value, llvm::Value* ptr, int active) const;
+  // The same with `active` an integer value known only at run time: any count, lanes past the
+  // vector's end are simply all active, and 0 or less touches no memory.
+  llvm::Value* load_first(llvm::Value* ptr, llvm::Value* active) const;
+  void store_first(llvm::Value* value, llvm::Value* ptr, llvm::Value* active) const;
   // The transpose of a lanes x lanes block given as `lanes` row vectors: row r of the result
   // holds lane r of every input row.
   std::vector<llvm::Value*> transpose(std::vector<llvm::Value*> rows) const;
@@ -68,6 +72,7 @@ class VectorOps {
 
  private:
   llvm::Constant* first_lanes_mask(int active) const;
+  llvm::Value* first_lanes_mask(llvm::Value* active) const;
 
   llvm::IRBuilderBase& b_;
   llvm::Type* element_;
