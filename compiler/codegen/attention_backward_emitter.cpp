@@ -378,7 +378,7 @@ class AttentionBackwardEmitter {
 
   // Queries first .. first+count-1 against the block. `diagonal`: some key may follow a query.
   void query_step(const KeyBlock& block, llvm::Value* first, int64_t count, bool diagonal) {
-    prefetch_query_rows(add(first, 2 * count), count);
+    prefetch_query_rows(add(first, count), count);
     prefetch_key_gradient_row(block, first);
     std::vector<llvm::Value*> q_rows, dattn_rows;
     for (int64_t qi = 0; qi < count; ++qi) {

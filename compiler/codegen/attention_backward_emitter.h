@@ -17,7 +17,9 @@
 // kernel walks the queries that see it, query_block at a time with each query's values broadcast:
 //   S^T = K.q (log2 units), P = 2^(S - lse*log2 e), dP = V.dattn, dS = P * (dP - delta),
 //   dV^T += dattn (x) P, dK^T += q (x) dS  (accumulated on the stack for the block),
-//   dq += scale * dS.K  (per query, vectorised along the head dimension, read-modify-write).
+//   dq += scale * dS.K  (per query, vectorised along the head dimension, read-modify-write; a
+//                        last head vector at most half full is packed across groups of keys).
+// Rows become columns and back (K, V, dK, dV, dattn for delta) through in-register transposes.
 // Causal: queries before the block's first key are skipped; only the first key_block queries are
 // masked.
 #pragma once
