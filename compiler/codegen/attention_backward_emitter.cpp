@@ -227,37 +227,12 @@ class AttentionBackwardEmitter {
 
   // delta[i] = sum over the head's dims of dattn[i][dim] * o[dim][i] (each part keeps its own
   // copy, so parts never write the same memory), and the part's dq columns cleared for its key
-  // blocks to accumulate into. O(N * head_dim) work per part, lanes queries at a time: their dattn
-  // rows transposed in registers meet o's columns, which are contiguous across queries (one
-  // scalar row at a time this was 2.5-3% of the kernel); the last N % lanes queries one by one.
+  // blocks to accumulate into. O(N * head_dim) scalar work per part, 2% of the kernel at the
+  // headline, nearly all of it the clears' cache misses (a vectorised row sum, lanes queries at
+  // a time through a transpose, did not shrink it).
   void prepare_queries() {
     constexpr int64_t kChains = 4;  // partial sums, rather than one chain of dependent adds
-    const int64_t lanes = s_.lanes, groups = s_.n / lanes;
-    auto total = [&](std::vector<llvm::Value*> sums) {
-      return b_.CreateFAdd(b_.CreateFAdd(sums[0], sums[1]), b_.CreateFAdd(sums[2], sums[3]));
-    };
-    emit_loop(b_, i64(0), i64(groups), "delta", [&](llvm::Value* group) {
-      auto* first = mul(group, lanes);
-      std::vector<llvm::Value*> sums(kChains, vec_.constant(0.0));
-      for (int64_t hv = 0; hv < s_.head_vectors; ++hv) {
-        const int64_t dims = std::min(lanes, s_.head_dim - hv * lanes);
-        std::vector<llvm::Value*> rows;
-        for (int64_t r = 0; r < lanes; ++r) {
-          auto* at = vec_.at(dattn_head_, add(mul(add(first, r), s_.channels), i64(hv * lanes)));
-          rows.push_back(dims < lanes ? vec_.load_first(at, static_cast<int>(dims))
-                                      : vec_.load(at));
-        }
-        const std::vector<llvm::Value*> columns = vec_.transpose(rows);
-        for (int64_t d = 0; d < dims; ++d) {
-          auto* o = vec_.load(vec_.at(o_head_, add(first, i64((hv * lanes + d) * s_.n))));
-          auto& sum = sums[static_cast<size_t>(d % kChains)];
-          sum = vec_.fma(columns[static_cast<size_t>(d)], o, sum);
-        }
-      }
-      vec_.store(total(sums), vec_.at(delta_head_, first));
-      for (int64_t r = 0; r < lanes; ++r) clear_dq_row(add(first, r));
-    });
-    emit_loop(b_, i64(groups * lanes), i64(s_.n), "delta_rest", [&](llvm::Value* i) {
+    emit_loop(b_, i64(0), i64(s_.n), "delta", [&](llvm::Value* i) {
       auto* dattn_row = vec_.at(dattn_head_, mul(i, s_.channels));
       auto* o_column = vec_.at(o_head_, i);
       std::vector<llvm::Value*> sums(kChains, vec_.scalar_constant(0.0));
@@ -267,7 +242,8 @@ class AttentionBackwardEmitter {
         auto& sum = sums[static_cast<size_t>(dim % kChains)];
         sum = b_.CreateFAdd(sum, term);
       }
-      b_.CreateStore(total(sums), vec_.at(delta_head_, i));
+      b_.CreateStore(b_.CreateFAdd(b_.CreateFAdd(sums[0], sums[1]), b_.CreateFAdd(sums[2], sums[3])),
+                     vec_.at(delta_head_, i));
       clear_dq_row(i);
     });
   }

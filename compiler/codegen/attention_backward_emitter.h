@@ -19,7 +19,7 @@
 //   dV^T += dattn (x) P, dK^T += q (x) dS  (accumulated on the stack for the block),
 //   dq += scale * dS.K  (per query, vectorised along the head dimension, read-modify-write; a
 //                        last head vector at most half full is packed across groups of keys).
-// Rows become columns and back (K, V, dK, dV, dattn for delta) through in-register transposes.
+// K and V rows become columns, and dK^T and dV^T rows, through in-register transposes.
 // Causal: queries before the block's first key are skipped; only the first key_block queries are
 // masked.
 #pragma once
