@@ -13,11 +13,6 @@
 namespace flashjit {
 namespace {
 
-struct Exp2Case {
-  DType dtype;
-  bool avx2;
-};
-
 // 2^x of every element through the JIT-compiled emit_exp2, one vector per tile.
 template <typename T>
 class Exp2Kernel {
@@ -80,25 +75,19 @@ void check_exp2(const TargetInfo& target) {
     EXPECT_EQ(v, std::exp2(static_cast<T>(max_exponent)));
 }
 
-class Exp2 : public ::testing::TestWithParam<Exp2Case> {};
+class Exp2 : public ::testing::TestWithParam<test::VectorCase> {};
 
 TEST_P(Exp2, AccurateAndSafeAtTheEdges) {
-  const Exp2Case c = GetParam();
-  const std::optional<TargetInfo> target = c.avx2 ? test::avx2_target() : test::native_target();
+  const std::optional<TargetInfo> target = test::target_of(GetParam());
   if (!target) GTEST_SKIP() << "this host cannot run x86-64-v3 code";
-  if (c.dtype == DType::F32)
+  if (GetParam().dtype == DType::F32)
     check_exp2<float>(*target);
   else
     check_exp2<double>(*target);
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, Exp2,
-                         ::testing::Values(Exp2Case{DType::F32, false}, Exp2Case{DType::F32, true},
-                                           Exp2Case{DType::F64, false}, Exp2Case{DType::F64, true}),
-                         [](const auto& info) {
-                           return std::string(to_string(info.param.dtype)) +
-                                  (info.param.avx2 ? "_avx2" : "_native");
-                         });
+INSTANTIATE_TEST_SUITE_P(Types, Exp2, ::testing::ValuesIn(test::vector_cases()),
+                         [](const auto& info) { return test::name_of(info.param); });
 
 }  // namespace
 }  // namespace flashjit

@@ -50,6 +50,18 @@ LinkedKernel link(llvm::Module& module, const TargetInfo& target, const std::str
 
 TargetInfo native_target() { return host_target(); }
 
+std::vector<VectorCase> vector_cases() {
+  return {{DType::F32, false}, {DType::F32, true}, {DType::F64, false}, {DType::F64, true}};
+}
+
+std::string name_of(const VectorCase& c) {
+  return std::string(to_string(c.dtype)) + (c.avx2 ? "_avx2" : "_native");
+}
+
+std::optional<TargetInfo> target_of(const VectorCase& c) {
+  return c.avx2 ? avx2_target() : std::optional<TargetInfo>(native_target());
+}
+
 LinkedKernel compile_attention(const AttentionSpec& spec, const AttentionSchedule& schedule,
                                const TargetInfo& target, bool keep_assembly) {
   llvm::LLVMContext ctx;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "compiler/attention_spec.h"
 #include "compiler/jit/jit_engine.h"
@@ -18,6 +19,17 @@ namespace flashjit::test {
 TargetInfo native_target();
 // The 256-bit target when this host can run it: shared with the JIT tests.
 using testing::avx2_target;
+
+// The element types and vectors the emitter tests run on: float and double, on the host's vectors
+// and on 256-bit ones.
+struct VectorCase {
+  DType dtype;
+  bool avx2;
+};
+std::vector<VectorCase> vector_cases();
+std::string name_of(const VectorCase& c);  // a test-name suffix: f32_native, f64_avx2, ...
+// The target of `c`; nullopt when this host cannot run x86-64-v3 code.
+std::optional<TargetInfo> target_of(const VectorCase& c);
 
 struct LinkedKernel {
   std::shared_ptr<jit::CompiledPlan> plan;  // keeps the code alive

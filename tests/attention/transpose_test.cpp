@@ -12,11 +12,6 @@
 namespace flashjit {
 namespace {
 
-struct TransposeCase {
-  DType dtype;
-  bool avx2;
-};
-
 template <typename T>
 void check_transpose(const TargetInfo& target) {
   const test::LinkedKernel kernel = test::compile_transpose(dtype_of<T>(), target);
@@ -37,27 +32,19 @@ void check_transpose(const TargetInfo& target) {
             << "block " << t << " row " << r << " column " << c << " of " << lanes << " lanes";
 }
 
-class Transpose : public ::testing::TestWithParam<TransposeCase> {};
+class Transpose : public ::testing::TestWithParam<test::VectorCase> {};
 
 TEST_P(Transpose, RowsBecomeColumns) {
-  const TransposeCase c = GetParam();
-  const std::optional<TargetInfo> target = c.avx2 ? test::avx2_target() : test::native_target();
+  const std::optional<TargetInfo> target = test::target_of(GetParam());
   if (!target) GTEST_SKIP() << "this host cannot run x86-64-v3 code";
-  if (c.dtype == DType::F32)
+  if (GetParam().dtype == DType::F32)
     check_transpose<float>(*target);
   else
     check_transpose<double>(*target);
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, Transpose,
-                         ::testing::Values(TransposeCase{DType::F32, false},
-                                           TransposeCase{DType::F32, true},
-                                           TransposeCase{DType::F64, false},
-                                           TransposeCase{DType::F64, true}),
-                         [](const auto& info) {
-                           return std::string(to_string(info.param.dtype)) +
-                                  (info.param.avx2 ? "_avx2" : "_native");
-                         });
+INSTANTIATE_TEST_SUITE_P(Types, Transpose, ::testing::ValuesIn(test::vector_cases()),
+                         [](const auto& info) { return test::name_of(info.param); });
 
 }  // namespace
 }  // namespace flashjit
