@@ -21,9 +21,9 @@ thread_local bool t_inside_pool_task = false;
 // per kernel (the worker starts late, the caller wakes late): several percent of a small layer.
 constexpr auto kSpin = std::chrono::microseconds(100);
 
-// Spins until done() or kSpin has passed; returns done().
+// Spins until done() or kSpin has passed; the caller then checks again under its mutex.
 template <typename Done>
-bool spin_until(Done done) {
+void spin_until(Done done) {
   const auto deadline = std::chrono::steady_clock::now() + kSpin;
   for (int i = 0; !done(); ++i) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -31,9 +31,8 @@ bool spin_until(Done done) {
 #else
     std::this_thread::yield();
 #endif
-    if (i % 64 == 0 && std::chrono::steady_clock::now() >= deadline) return done();
+    if (i % 64 == 0 && std::chrono::steady_clock::now() >= deadline) return;
   }
-  return true;
 }
 }  // namespace
 
