@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <limits>
 #include <numbers>
-#include <tuple>
 #include <vector>
 
 #include <llvm/IR/Constants.h>
@@ -250,13 +249,13 @@ class AttentionBackwardEmitter {
 
   void clear_dq_row(llvm::Value* i) {
     auto* dq_row = vec_.at(dq_head_, mul(i, s_.dq_stride()));
-    for (int64_t hv = 0; hv < s_.head_vectors; ++hv) {
-      auto* at = vec_.at(dq_row, hv * s_.lanes);
-      if (hv == s_.head_vectors - 1 && s_.tail_dims() < s_.lanes)
-        vec_.store_first(vec_.constant(0.0), at, static_cast<int>(s_.tail_dims()));
-      else
-        vec_.store(vec_.constant(0.0), at);
-    }
+    for (int64_t hv = 0; hv < s_.head_vectors; ++hv)
+      vec_.store_first(vec_.constant(0.0), vec_.at(dq_row, hv * s_.lanes), head_lanes(hv));
+  }
+
+  // Lanes of head vector hv that hold head dimensions (all but in a partial last vector).
+  int head_lanes(int64_t hv) const {
+    return static_cast<int>(std::min<int64_t>(s_.lanes, s_.head_dim - hv * s_.lanes));
   }
 
   void key_block(const KeyBlock& block) {
@@ -334,12 +333,9 @@ class AttentionBackwardEmitter {
     emit_loop(b_, i64(0), i64(block.vectors * lanes), "scaled_keys", [&](llvm::Value* j) {
       auto* row = key_row(k_head_, block, j, s_.channels);
       auto* copy = vec_.at(krows_, mul(j, s_.padded_head_dim()));
-      for (int64_t hv = 0; hv < s_.head_vectors; ++hv) {
-        const int64_t dims = std::min(lanes, s_.head_dim - hv * lanes);
-        auto* at = vec_.at(row, hv * lanes);
-        auto* key = dims < lanes ? vec_.load_first(at, static_cast<int>(dims)) : vec_.load(at);
-        vec_.store(b_.CreateFMul(key, scale), vec_.at(copy, hv * lanes), vector_align());
-      }
+      for (int64_t hv = 0; hv < s_.head_vectors; ++hv)
+        vec_.store(b_.CreateFMul(vec_.load_first(vec_.at(row, hv * lanes), head_lanes(hv)), scale),
+                   vec_.at(copy, hv * lanes), vector_align());
       // ktail[j / g][m * g + j % g] = scale * K[j][tail_start + m].
       if (g > 1) {
         auto* packed =

@@ -59,12 +59,6 @@ void VectorOps::store(llvm::Value* value, llvm::Value* ptr, uint64_t align) cons
   b_.CreateAlignedStore(value, ptr, llvm::Align(align ? align : element_bytes()));
 }
 
-llvm::Constant* VectorOps::first_lanes_mask(int active) const {
-  std::vector<llvm::Constant*> bits;
-  for (int i = 0; i < lanes_; ++i) bits.push_back(b_.getInt1(i < active));
-  return llvm::ConstantVector::get(bits);
-}
-
 llvm::Value* VectorOps::first_lanes_mask(llvm::Value* active) const {
   return b_.CreateICmpSLT(iota_i32(0), splat(b_.CreateTrunc(active, b_.getInt32Ty())));
 }
@@ -78,13 +72,13 @@ void VectorOps::store_first(llvm::Value* value, llvm::Value* ptr, llvm::Value* a
   b_.CreateMaskedStore(value, ptr, llvm::Align(element_bytes()), first_lanes_mask(active));
 }
 
+// A constant count folds to a constant mask; all lanes fold to a plain load or store.
 llvm::Value* VectorOps::load_first(llvm::Value* ptr, int active) const {
-  return b_.CreateMaskedLoad(type_, ptr, llvm::Align(element_bytes()), first_lanes_mask(active),
-                             constant(0.0));
+  return load_first(ptr, b_.getInt64(static_cast<uint64_t>(active)));
 }
 
 void VectorOps::store_first(llvm::Value* value, llvm::Value* ptr, int active) const {
-  b_.CreateMaskedStore(value, ptr, llvm::Align(element_bytes()), first_lanes_mask(active));
+  store_first(value, ptr, b_.getInt64(static_cast<uint64_t>(active)));
 }
 
 std::vector<llvm::Value*> VectorOps::transpose(std::vector<llvm::Value*> rows) const {

@@ -43,11 +43,11 @@ class VectorOps {
   // Vector memory access; `align` 0 means element alignment (safe for any address).
   llvm::Value* load(llvm::Value* ptr, uint64_t align = 0) const;
   void store(llvm::Value* value, llvm::Value* ptr, uint64_t align = 0) const;
-  // Only the first `active` lanes are read/written (others of a load are zero); 0 < active < lanes.
+  // Only the first `active` lanes are read/written (others of a load are zero); `active` at or
+  // past lanes is every lane, 0 or less touches no memory.
   llvm::Value* load_first(llvm::Value* ptr, int active) const;
   void store_first(llvm::Value* value, llvm::Value* ptr, int active) const;
-  // The same with `active` an integer value known only at run time: any count, lanes past the
-  // vector's end are simply all active, and 0 or less touches no memory.
+  // The same with `active` an integer value known only at run time.
   llvm::Value* load_first(llvm::Value* ptr, llvm::Value* active) const;
   void store_first(llvm::Value* value, llvm::Value* ptr, llvm::Value* active) const;
   // The transpose of a lanes x lanes block given as `lanes` row vectors: row r of the result
@@ -71,7 +71,6 @@ class VectorOps {
   llvm::Value* any(llvm::Value* mask) const;
 
  private:
-  llvm::Constant* first_lanes_mask(int active) const;
   llvm::Value* first_lanes_mask(llvm::Value* active) const;
 
   llvm::IRBuilderBase& b_;
