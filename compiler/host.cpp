@@ -17,19 +17,6 @@ namespace flashjit {
 
 namespace {
 
-bool has_feature(std::string_view features, std::string_view name) {
-  // Exact "+name" entries of a comma-separated list.
-  size_t pos = 0;
-  while (pos <= features.size()) {
-    size_t end = features.find(',', pos);
-    if (end == std::string_view::npos) end = features.size();
-    std::string_view entry = features.substr(pos, end - pos);
-    if (entry.size() == name.size() + 1 && entry[0] == '+' && entry.substr(1) == name) return true;
-    pos = end + 1;
-  }
-  return false;
-}
-
 std::string read_line(const std::string& path) {
   std::ifstream in(path);
   std::string line;
@@ -80,6 +67,19 @@ std::string join_features(std::vector<std::string> enabled) {
 }
 
 }  // namespace
+
+bool has_feature(std::string_view features, std::string_view name) {
+  // Exact "+name" entries of a comma-separated list.
+  size_t pos = 0;
+  while (pos <= features.size()) {
+    size_t end = features.find(',', pos);
+    if (end == std::string_view::npos) end = features.size();
+    std::string_view entry = features.substr(pos, end - pos);
+    if (entry.size() == name.size() + 1 && entry[0] == '+' && entry.substr(1) == name) return true;
+    pos = end + 1;
+  }
+  return false;
+}
 
 int vector_bits_for_features(const std::string& features) {
   if (has_feature(features, "avx512f")) return 512;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include <llvm/Support/Error.h>
 
@@ -18,6 +19,9 @@ TargetInfo host_target();
 // znver4, ...), with the features that CPU implies and the host's cache sizes. Unknown CPUs are an
 // error, not LLVM's "ignoring processor" warning.
 llvm::Expected<TargetInfo> target_for_cpu(const std::string& mcpu);
+
+// Whether an LLVM feature list ("+avx2,+fma,...") enables `name` ("avx512f"): an exact "+name".
+bool has_feature(std::string_view features, std::string_view name);
 
 // Widest vector register the feature string allows: 512 with avx512f, 256 with avx2 + fma, else 128.
 int vector_bits_for_features(const std::string& features);

@@ -63,8 +63,10 @@ struct Shape {
   int lanes;
   bool causal;
   double scale;
+  Exp2Isa exp2;
 
-  static Shape of(const AttentionSpec& spec, const AttentionSchedule& schedule) {
+  static Shape of(const AttentionSpec& spec, const AttentionSchedule& schedule,
+                  const TargetInfo& target) {
     Shape s{};
     s.n = spec.seq_len;
     s.channels = spec.channels;
@@ -81,6 +83,7 @@ struct Shape {
     s.scratch = ScratchLayout::of(spec, schedule);
     s.causal = spec.causal;
     s.scale = spec.scale();
+    s.exp2 = exp2_isa(target);
     return s;
   }
   // Row length of the stack copy of K (rows padded with zeros to whole vectors).
@@ -437,7 +440,7 @@ class AttentionBackwardEmitter {
         if (diagonal) s = b_.CreateSelect(hidden(offset, qi, kv), minus_inf, s);
         const int64_t real = block.valid - kv * s_.lanes;
         if (real < s_.lanes) s = b_.CreateSelect(padding_lanes(real), minus_inf, s);
-        auto* p = emit_exp2(b_, b_.CreateFSub(s, lse2), Exp2Range::BelowMaxExp);
+        auto* p = emit_exp2(b_, b_.CreateFSub(s, lse2), s_.exp2, Exp2Range::BelowMaxExp);
         auto* dp = b_.CreateLoad(vec_.type(), dp_slots[qi * kvs + kv]);
         auto* ds = b_.CreateFMul(p, b_.CreateFSub(dp, delta));
         vec_.store(ds, vec_.at(ds_, qi * s_.key_block + kv * s_.lanes), vector_align());
@@ -666,8 +669,9 @@ class AttentionBackwardEmitter {
               *dkv_head_ = nullptr;
 };
 
-int64_t stack_bytes(const AttentionSpec& spec, const AttentionSchedule& schedule) {
-  const Shape s = Shape::of(spec, schedule);
+int64_t stack_bytes(const AttentionSpec& spec, const AttentionSchedule& schedule,
+                    const TargetInfo& target) {
+  const Shape s = Shape::of(spec, schedule, target);
   const int64_t tails = s.key_block / s.tail_group() * s.lanes;  // ktail, when packed
   const int64_t elements = checked_add(
       checked_mul(5 * s.padded_head_dim(), s.key_block, "attention backward stack"),
@@ -702,7 +706,7 @@ void validate(const AttentionSpec& spec, const AttentionSchedule& schedule,
   if (schedule.key_parts < 1 || schedule.key_parts > kMaxKeyParts)
     fail("expected key parts in [1, " + std::to_string(kMaxKeyParts) + "], got " +
          std::to_string(schedule.key_parts));
-  const int64_t bytes = stack_bytes(spec, schedule);
+  const int64_t bytes = stack_bytes(spec, schedule, target);
   if (bytes > kMaxStackBytes)
     fail("the tile's stack buffers must fit " + std::to_string(kMaxStackBytes) + " bytes, got " +
          std::to_string(bytes));
@@ -719,7 +723,7 @@ void emit_attention_backward_kernel(llvm::Module& module, const AttentionSpec& s
                                     const AttentionSchedule& schedule, const TargetInfo& target,
                                     const std::string& name) {
   validate(spec, schedule, target);
-  AttentionBackwardEmitter emitter(module, Shape::of(spec, schedule),
+  AttentionBackwardEmitter emitter(module, Shape::of(spec, schedule, target),
                                    element_type(module.getContext(), spec.dtype));
   emitter.emit(name);
 }

@@ -46,6 +46,7 @@ struct Shape {
   // every tile streams them from L3 (9% at the headline shape). Below that it only costs issue
   // slots.
   bool prefetch;
+  Exp2Isa exp2;
 
   static Shape of(const AttentionSpec& spec, const AttentionSchedule& schedule,
                   const TargetInfo& target, int64_t element_bytes) {
@@ -65,6 +66,7 @@ struct Shape {
     s.flash = spec.kind == AttentionKind::Flash;
     const int64_t lines_per_row = (s.head_dim * element_bytes + 63) / 64 + 1;
     s.prefetch = 2 * s.n * lines_per_row * 64 > target.l2_bytes / 2;
+    s.exp2 = exp2_isa(target);
     return s;
   }
 };
@@ -333,7 +335,8 @@ class AttentionEmitter {
       std::vector<llvm::Value*> correction(qvs);
       for (int64_t q = 0; q < qvs; ++q) {
         auto* updated = vec_.max(running[q], block_max[q]);
-        correction[q] = emit_exp2(b_, b_.CreateFSub(running[q], updated), Exp2Range::BelowMaxExp);
+        correction[q] = emit_exp2(b_, b_.CreateFSub(running[q], updated), s_.exp2,
+                                  Exp2Range::BelowMaxExp);
         store_slot(max_, q, updated);
         store_slot(sum_, q, b_.CreateFMul(load_slot(sum_, q), correction[q]));
       }
@@ -350,7 +353,7 @@ class AttentionEmitter {
       auto* m = load_slot(max_, q);
       std::vector<llvm::Value*> column;
       for (auto& row : s) {
-        row[q] = emit_exp2(b_, b_.CreateFSub(row[q], m), Exp2Range::BelowMaxExp);
+        row[q] = emit_exp2(b_, b_.CreateFSub(row[q], m), s_.exp2, Exp2Range::BelowMaxExp);
         column.push_back(row[q]);
       }
       add_to_sum(q, std::move(column));
@@ -379,7 +382,7 @@ class AttentionEmitter {
         std::vector<llvm::Value*> column;
         for (int64_t j = 0; j < block.size; ++j) {
           auto* ptr = row_at(scores_, add(block.first_key, j), q);
-          auto* p = emit_exp2(b_, b_.CreateFSub(vec_.load(ptr, vector_align()), m),
+          auto* p = emit_exp2(b_, b_.CreateFSub(vec_.load(ptr, vector_align()), m), s_.exp2,
                               Exp2Range::BelowMaxExp);
           vec_.store(p, ptr, vector_align());
           column.push_back(p);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/codegen/exp2_emitter.h"
 #include "compiler/kernel_abi.h"
 #include "tests/attention/kernel_jit.h"
 
@@ -58,10 +59,11 @@ void check_exp2(const TargetInfo& target) {
   EXPECT_EQ(exp2({T(0)})[0], T(1));
 
   // Below the normal range: never NaN, never negative, below the smallest normal, and exactly 0
-  // from one exponent below it down to -inf.
+  // from 2^underflow (half the smallest subnormal) down to -inf; NaN gives 0.
+  const double underflow = is_float ? -150 : -1075;
   const T inf = std::numeric_limits<T>::infinity();
-  std::vector<T> low = {-inf, static_cast<T>(min_normal_exponent - 1), T(-1e6), T(-1e30),
-                        std::numeric_limits<T>::lowest()};
+  std::vector<T> low = {-inf, static_cast<T>(underflow), T(-1e6), T(-1e30),
+                        std::numeric_limits<T>::lowest(), std::numeric_limits<T>::quiet_NaN()};
   for (T v : exp2(low)) EXPECT_EQ(v, T(0));
   std::vector<T> edge;
   for (double e = min_normal_exponent - 1; e < min_normal_exponent; e += 0.01)
@@ -69,6 +71,17 @@ void check_exp2(const TargetInfo& target) {
   for (T v : exp2(edge)) {
     EXPECT_GE(v, T(0));
     EXPECT_LT(v, std::numeric_limits<T>::min());
+  }
+  // With vscalef the subnormal range is 2^x rounded to a subnormal: within one subnormal ulp.
+  if (codegen::exp2_isa(target) == codegen::Exp2Isa::Avx512) {
+    std::vector<T> subnormal;
+    for (double e = underflow + 0.5; e < min_normal_exponent; e += 0.37)
+      subnormal.push_back(static_cast<T>(e));
+    const std::vector<T> y_sub = exp2(subnormal);
+    const double ulp = std::numeric_limits<T>::denorm_min();
+    for (size_t i = 0; i < subnormal.size(); ++i)
+      EXPECT_LE(std::abs(y_sub[i] - std::exp2(static_cast<double>(subnormal[i]))), ulp)
+          << "exp2(" << subnormal[i] << ") = " << y_sub[i];
   }
   // Above the range: the largest power, never inf or NaN.
   for (T v : exp2({inf, static_cast<T>(max_exponent + 5), std::numeric_limits<T>::max()}))

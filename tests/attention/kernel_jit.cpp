@@ -82,7 +82,7 @@ LinkedKernel compile_exp2(DType dtype, const TargetInfo& target) {
   codegen::emit_loop(b, body.tile_begin, body.tile_end, "tile", [&](llvm::Value* tile) {
     auto* offset = b.CreateMul(tile, b.getInt64(static_cast<uint64_t>(lanes)));
     auto* x = vec.load(vec.at(body.buffers[0], offset));
-    vec.store(codegen::emit_exp2(b, x), vec.at(body.buffers[1], offset));
+    vec.store(codegen::emit_exp2(b, x, codegen::exp2_isa(target)), vec.at(body.buffers[1], offset));
   });
   b.CreateRetVoid();
   codegen::emit_tiles_function(module, "exp2", 1);
