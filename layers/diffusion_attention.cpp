@@ -36,6 +36,12 @@ const char* to_string(Engine e) {
 
 namespace {
 
+// The diagnostics' FallbackReason for a kernel build that failed: what failed, and which pass
+// (`pass`, e.g. "the backward of <key>") runs or ran on the fallback engine instead.
+std::string on_fallback(const CompileError& e, const std::string& pass, const char* verb) {
+  return fmt::format("{}; {} {} on the fallback engine", e.what(), pass, verb);
+}
+
 void require_positive(int64_t value, const char* name) {
   if (value <= 0) throw InvalidArgument(fmt::format("DiffusionAttention: expected {} > 0, got {}", name, value));
 }
@@ -261,7 +267,7 @@ void DiffusionAttention<T>::State::run_forward(const DiffusionAttention& layer, 
       jit = &kernels_for(spec, layer);
     } catch (const CompileError& e) {
       // A kernel that cannot be built must not take the layer down: this call runs on the fallback.
-      compile_fallback_reason = fmt::format("{}; {} ran on the fallback engine", e.what(), spec.key());
+      compile_fallback_reason = on_fallback(e, spec.key(), "ran");
     }
     if (jit) {
       run_plan(*jit->compiled, jit->plan, batch, x, weights(), y, ThreadPool::global(), keep);
@@ -294,8 +300,7 @@ void DiffusionAttention<T>::State::run_backward(const DiffusionAttention& layer,
     } catch (const CompileError& e) {
       // As in run_forward: a backward that cannot be built runs on the fallback, which reads the
       // attention output row-major.
-      compile_fallback_reason =
-          fmt::format("{}; the backward of {} ran on the fallback engine", e.what(), last_spec.key());
+      compile_fallback_reason = on_fallback(e, "the backward of " + last_spec.key(), "ran");
     }
     if (jit) {
       run_backward_plan(*jit->compiled, jit->plan, last_batch, dy, weights(), fast_saved, dx, grads,
@@ -496,7 +501,7 @@ Diagnostics DiffusionAttention<T>::diagnostics() const {
         b = &pending->second.get();
       } catch (const CompileError& e) {
         if (fallback_reason.empty())
-          fallback_reason = fmt::format("{}; the backward of {} runs on the fallback engine", e.what(), key);
+          fallback_reason = on_fallback(e, "the backward of " + key, "runs");
       }
     }
   }
@@ -572,8 +577,7 @@ void DiffusionAttention<T>::compile(const CompileOptions& options) {
     s.backward_kernels_for(spec, *this);
   } catch (const CompileError& e) {
     if (!options.fallback_on_error) throw;
-    s.compile_fallback_reason =
-        fmt::format("{}; the backward of {} runs on the fallback engine", e.what(), spec.key());
+    s.compile_fallback_reason = on_fallback(e, "the backward of " + spec.key(), "runs");
   }
 }
 
