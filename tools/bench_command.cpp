@@ -3,6 +3,7 @@
 // as N grows and the JIT's compile latency. A table goes to stdout, progress to stderr, and the
 // records to --json, which bench/plot.py (--plot) turns into pictures.
 #include <charconv>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -101,6 +102,8 @@ void run(const BenchFlags& flags) {
   }
   const BenchReport report = run_bench(options);
   fmt::print("{}", format_tables(report));
+  // The tables leave before the notes on stderr, so a log of both keeps them whole.
+  std::fflush(stdout);
   if (!flags.json.empty()) {
     io::AtomicFileWriter file(flags.json);
     file.write(json_text(to_json(report)));

@@ -2,6 +2,7 @@
 // one-line usage errors.
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -203,6 +204,24 @@ TEST_F(BenchCommand, PlotsThroughputAndScaling) {
   run_json(kFast + " --shape 8:2:4 --engines jit,jit-standard --sweep 8:2:2,4 --plot " + png);
   EXPECT_GT(fs::file_size(png), 1000u);
   EXPECT_GT(fs::file_size(dir_ / "bench_scaling.png"), 1000u);
+}
+
+// One log of stdout and stderr (`> log 2>&1`, as the docs' bench logs are taken) has the tables
+// whole and the "wrote" note after them: stdout is flushed before the note goes to stderr.
+TEST_F(BenchCommand, LogOfBothStreamsKeepsTheTablesWhole) {
+  const std::string json = (dir_ / "bench.json").string();
+  const std::string log = (dir_ / "bench.log").string();
+  const std::string command = std::string(FLASHJIT_BINARY_DIR) + "/bin/flashjit " + kFast +
+                              " --shape 8:2:4 --engines jit --sweep none --json " + json + " >" +
+                              log + " 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  const std::string text = read_text(log);
+  const size_t table = text.find("compile ");
+  const size_t wrote = text.find("\nwrote " + json + "\n");
+  ASSERT_NE(table, std::string::npos) << text;
+  ASSERT_NE(wrote, std::string::npos) << text;
+  EXPECT_GT(wrote, table) << text;
+  EXPECT_EQ(text.find('\n', wrote + 1) + 1, text.size()) << "the note is not the last line: " << text;
 }
 
 // The probe the command starts for each memory record sees the layer's [B][N][C] workspaces: three
