@@ -131,16 +131,21 @@ llvm::Value* emit_exp2(llvm::IRBuilderBase& b, llvm::Value* x, Exp2Isa isa, Exp2
     x = b.CreateSelect(b.CreateFCmpOLT(x, hi), x, hi);
   }
 
-  // x = n + f, n = floor(x), f in [0, 1).
-  auto* n = avx512 ? nullptr : b.CreateUnaryIntrinsic(llvm::Intrinsic::floor, x);
-  auto* f = avx512 ? avx512_call(b, reduce, {x, b.getInt32(kReduceFloor)}) : b.CreateFSub(x, n);
-
-  llvm::Value* p = constant(fmt.coefficients.back());
-  for (size_t i = fmt.coefficients.size() - 1; i-- > 0;)
-    p = b.CreateIntrinsic(llvm::Intrinsic::fma, {type}, {p, f, constant(fmt.coefficients[i])});
+  // x = n + f, n = floor(x), f in [0, 1); 2^f = p(f).
+  auto polynomial = [&](llvm::Value* f) {
+    llvm::Value* p = constant(fmt.coefficients.back());
+    for (size_t i = fmt.coefficients.size() - 1; i-- > 0;)
+      p = b.CreateIntrinsic(llvm::Intrinsic::fma, {type}, {p, f, constant(fmt.coefficients[i])});
+    return p;
+  };
 
   // vscalef computes p * 2^floor(x) itself, rounding to a subnormal or to 0 below the normal range.
-  if (avx512) return avx512_call(b, avx512_intrinsic(type, Scale), {p, x});
+  if (avx512) {
+    llvm::Value* p = polynomial(avx512_call(b, reduce, {x, b.getInt32(kReduceFloor)}));
+    return avx512_call(b, avx512_intrinsic(type, Scale), {p, x});
+  }
+  llvm::Value* n = b.CreateUnaryIntrinsic(llvm::Intrinsic::floor, x);
+  llvm::Value* p = polynomial(b.CreateFSub(x, n));
 
   // 2^n * p by adding n to p's exponent field. p(f) lies in [1, 2), so the sum is a normal
   // exponent for n in [min_exponent + 1, max_exponent]; at n = min_exponent the field is 0 and
