@@ -402,12 +402,20 @@ class AttentionBackwardEmitter {
                      const std::vector<llvm::Value*>& dattn_rows, llvm::Value* first,
                      int64_t count, bool diagonal) {
     const int64_t kvs = block.vectors;
+    // The accumulators start at -lse (log2 units) and -delta rather than 0, so they end as
+    // S - lse and dP - delta with no subtraction between the loop and the exp.
+    auto* log2e = vec_.constant(std::numbers::log2e);
     std::vector<llvm::Value*> s_slots, dp_slots;
-    for (int64_t i = 0; i < count * kvs; ++i) {
-      s_slots.push_back(entry_alloca(b_, vec_.type(), 1, vector_align(), "s"));
-      dp_slots.push_back(entry_alloca(b_, vec_.type(), 1, vector_align(), "dp"));
-      b_.CreateStore(vec_.constant(0.0), s_slots.back());
-      b_.CreateStore(vec_.constant(0.0), dp_slots.back());
+    for (int64_t qi = 0; qi < count; ++qi) {
+      auto* row = add(first, qi);
+      auto* minus_lse2 = b_.CreateFNeg(b_.CreateFMul(vec_.broadcast(vec_.at(lse_head_, row)), log2e));
+      auto* minus_delta = b_.CreateFNeg(vec_.broadcast(vec_.at(delta_head_, row)));
+      for (int64_t kv = 0; kv < kvs; ++kv) {
+        s_slots.push_back(entry_alloca(b_, vec_.type(), 1, vector_align(), "s"));
+        dp_slots.push_back(entry_alloca(b_, vec_.type(), 1, vector_align(), "dp"));
+        b_.CreateStore(minus_lse2, s_slots.back());
+        b_.CreateStore(minus_delta, dp_slots.back());
+      }
     }
     emit_unrolled_loop(b_, s_.head_dim, kHeadDimUnroll, "s_dp", [&](llvm::Value* dim) {
       std::vector<llvm::Value*> keys, values;
@@ -427,22 +435,20 @@ class AttentionBackwardEmitter {
       }
     });
 
-    auto* log2e = vec_.constant(std::numbers::log2e);
     auto* minus_inf = vec_.constant(-std::numeric_limits<double>::infinity());
     auto* offset = diagonal ? diagonal_offset(block, first) : nullptr;
     Tile out(2 * count);
     for (int64_t qi = 0; qi < count; ++qi) {
-      auto* row = add(first, qi);
-      auto* lse2 = b_.CreateFMul(vec_.broadcast(vec_.at(lse_head_, row)), log2e);
-      auto* delta = vec_.broadcast(vec_.at(delta_head_, row));
       for (int64_t kv = 0; kv < kvs; ++kv) {
         llvm::Value* s = b_.CreateLoad(vec_.type(), s_slots[qi * kvs + kv]);
         if (diagonal) s = b_.CreateSelect(hidden(offset, qi, kv), minus_inf, s);
         const int64_t real = block.valid - kv * s_.lanes;
         if (real < s_.lanes) s = b_.CreateSelect(padding_lanes(real), minus_inf, s);
-        auto* p = emit_exp2(b_, b_.CreateFSub(s, lse2), s_.exp2, Exp2Range::BelowMaxExp);
-        auto* dp = b_.CreateLoad(vec_.type(), dp_slots[qi * kvs + kv]);
-        auto* ds = b_.CreateFMul(p, b_.CreateFSub(dp, delta));
+        // S - lse <= 0; only masked lanes hold -inf, and finite data keeps the rest finite.
+        const bool masked = diagonal || real < s_.lanes;
+        auto* p = emit_exp2(b_, s, s_.exp2,
+                            masked ? Exp2Range::BelowMaxExp : Exp2Range::FiniteBelowMaxExp);
+        auto* ds = b_.CreateFMul(p, b_.CreateLoad(vec_.type(), dp_slots[qi * kvs + kv]));
         vec_.store(ds, vec_.at(ds_, qi * s_.key_block + kv * s_.lanes), vector_align());
         out[qi].push_back(p);
         out[count + qi].push_back(ds);

@@ -229,17 +229,19 @@ class AttentionEmitter {
       });
   }
 
-  // S[j][qv] = sum_i K[first + j][i] * Qt[i][qv], with keys past a query's position set to -inf
-  // in masked blocks. The tile stays in registers: key_block * query_vectors accumulators.
-  ScoreTile scores(const KeyBlock& block) {
+  // S[j][qv] = start[qv] + sum_i K[first + j][i] * Qt[i][qv] (no start: 0), with keys past a
+  // query's position set to -inf in masked blocks. The tile stays in registers: key_block *
+  // query_vectors accumulators.
+  ScoreTile scores(const KeyBlock& block, const std::vector<llvm::Value*>& start = {}) {
     if (s_.prefetch) prefetch_rows(add(block.first_key, s_.key_block));
     std::vector<llvm::Value*> rows, slots;
     for (int64_t j = 0; j < block.size; ++j)
       rows.push_back(vec_.at(k_head_, mul(add(block.first_key, j), s_.channels)));
-    for (int64_t j = 0; j < block.size * s_.query_vectors; ++j) {
-      slots.push_back(entry_alloca(b_, vec_.type(), 1, vector_align(), "s"));
-      b_.CreateStore(vec_.constant(0.0), slots.back());
-    }
+    for (int64_t j = 0; j < block.size; ++j)
+      for (int64_t q = 0; q < s_.query_vectors; ++q) {
+        slots.push_back(entry_alloca(b_, vec_.type(), 1, vector_align(), "s"));
+        b_.CreateStore(start.empty() ? vec_.constant(0.0) : start[q], slots.back());
+      }
     emit_unrolled_loop(b_, s_.head_dim, kHeadDimUnroll, "qk", [&](llvm::Value* i) {
       std::vector<llvm::Value*> queries;
       for (int64_t q = 0; q < s_.query_vectors; ++q)
@@ -316,29 +318,48 @@ class AttentionEmitter {
     store_slot(sum_, q, vec_.sum_of(std::move(terms)));
   }
 
-  // One key block of the online softmax: scores, lazy rescale, probabilities, P.V.
+  // One key block of the online softmax: scores, lazy rescale, probabilities, P.V. The score
+  // accumulators start at -max (the running max, log2 units) and so end as S - max: no
+  // subtraction between the Q.K^T loop and the exp. The first block, before any max is known,
+  // starts at 0 and always takes the rescale, which sets the max.
   void flash_step(const KeyBlock& block) {
-    ScoreTile s = scores(block);
     const int64_t qvs = s_.query_vectors;
-    std::vector<llvm::Value*> block_max(qvs), running(qvs);
-    llvm::Value* grows = nullptr;
+    auto* first = b_.CreateICmpEQ(block.first_key, i64(0));
+    std::vector<llvm::Value*> running(qvs), base(qvs), start(qvs);
+    for (int64_t q = 0; q < qvs; ++q) {
+      running[q] = load_slot(max_, q);
+      base[q] = b_.CreateSelect(first, vec_.constant(0.0), running[q]);
+      start[q] = b_.CreateFNeg(base[q]);
+    }
+    ScoreTile s = scores(block, start);
+    // The tile through the rescale, which shifts it to the new max: slots SROA turns into phis.
+    std::vector<llvm::Value*> slots;
+    for (auto& row : s)
+      for (llvm::Value* value : row) {
+        slots.push_back(entry_alloca(b_, vec_.type(), 1, vector_align(), "p"));
+        b_.CreateStore(value, slots.back());
+      }
+    std::vector<llvm::Value*> block_max(qvs);
+    llvm::Value* grows = vec_.splat(first);
     for (int64_t q = 0; q < qvs; ++q) {
       std::vector<llvm::Value*> column;
       for (auto& row : s) column.push_back(row[q]);
       block_max[q] = vec_.max_of(column);
-      running[q] = load_slot(max_, q);
-      auto* g = b_.CreateFCmpOGT(block_max[q],
-                                 b_.CreateFAdd(running[q], vec_.constant(kRescaleThreshold)));
-      grows = grows ? b_.CreateOr(grows, g) : g;
+      grows = b_.CreateOr(grows, b_.CreateFCmpOGT(block_max[q], vec_.constant(kRescaleThreshold)));
     }
     emit_if(b_, vec_.any(grows), "rescale", [&] {
       std::vector<llvm::Value*> correction(qvs);
       for (int64_t q = 0; q < qvs; ++q) {
-        auto* updated = vec_.max(running[q], block_max[q]);
+        auto* updated = vec_.max(running[q], b_.CreateFAdd(block_max[q], base[q]));
         correction[q] = emit_exp2(b_, b_.CreateFSub(running[q], updated), s_.exp2,
                                   Exp2Range::BelowMaxExp);
         store_slot(max_, q, updated);
         store_slot(sum_, q, b_.CreateFMul(load_slot(sum_, q), correction[q]));
+        auto* shift = b_.CreateFSub(updated, base[q]);
+        for (size_t j = 0; j < s.size(); ++j) {
+          auto* slot = slots[j * static_cast<size_t>(qvs) + static_cast<size_t>(q)];
+          b_.CreateStore(b_.CreateFSub(b_.CreateLoad(vec_.type(), slot), shift), slot);
+        }
       }
       emit_unrolled_loop(b_, s_.head_dim, kHeadDimUnroll, "rescale_acc", [&](llvm::Value* i) {
         for (int64_t q = 0; q < qvs; ++q) {
@@ -348,13 +369,15 @@ class AttentionEmitter {
         }
       });
     });
-    // s - max <= kRescaleThreshold here, so 2^(s - max) cannot overflow.
+    // S - max <= kRescaleThreshold here, so 2^(S - max) cannot overflow; outside masked blocks
+    // (whose hidden keys hold -inf) finite data keeps it finite.
+    const Exp2Range range = block.masked ? Exp2Range::BelowMaxExp : Exp2Range::FiniteBelowMaxExp;
     for (int64_t q = 0; q < qvs; ++q) {
-      auto* m = load_slot(max_, q);
       std::vector<llvm::Value*> column;
-      for (auto& row : s) {
-        row[q] = emit_exp2(b_, b_.CreateFSub(row[q], m), s_.exp2, Exp2Range::BelowMaxExp);
-        column.push_back(row[q]);
+      for (size_t j = 0; j < s.size(); ++j) {
+        auto* slot = slots[j * static_cast<size_t>(qvs) + static_cast<size_t>(q)];
+        s[j][q] = emit_exp2(b_, b_.CreateLoad(vec_.type(), slot), s_.exp2, range);
+        column.push_back(s[j][q]);
       }
       add_to_sum(q, std::move(column));
     }

@@ -11,6 +11,10 @@ namespace flashjit::codegen {
 enum class Exp2Range {
   Any,          // x is clamped to the representable range (2^127 / 2^1023 at most)
   BelowMaxExp,  // the caller guarantees x <= 127 (f32) / 1023 (f64): no upper clamp
+  // As BelowMaxExp, and x is finite: no lower clamp either on the Avx512 path (one vmaxps less
+  // per vector); a NaN or infinite x then gives NaN. The portable path clamps regardless: its
+  // exponent-field add needs n >= min exponent.
+  FiniteBelowMaxExp,
 };
 
 // The instructions emit_exp2 builds 2^x from.
