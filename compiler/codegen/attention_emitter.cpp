@@ -369,14 +369,14 @@ class AttentionEmitter {
         }
       });
     });
-    // S - max <= kRescaleThreshold here, so 2^(S - max) cannot overflow; outside masked blocks
-    // (whose hidden keys hold -inf) finite data keeps it finite.
-    const Exp2Range range = block.masked ? Exp2Range::BelowMaxExp : Exp2Range::FiniteBelowMaxExp;
+    // S - max <= kRescaleThreshold here, so 2^(S - max) cannot overflow. A hidden key's -inf
+    // gives 0; a NaN score (from NaN data) stays NaN, as in the reference.
     for (int64_t q = 0; q < qvs; ++q) {
       std::vector<llvm::Value*> column;
       for (size_t j = 0; j < s.size(); ++j) {
         auto* slot = slots[j * static_cast<size_t>(qvs) + static_cast<size_t>(q)];
-        s[j][q] = emit_exp2(b_, b_.CreateLoad(vec_.type(), slot), s_.exp2, range);
+        s[j][q] = emit_exp2(b_, b_.CreateLoad(vec_.type(), slot), s_.exp2,
+                            Exp2Range::BelowMaxExpKeepNaN);
         column.push_back(s[j][q]);
       }
       add_to_sum(q, std::move(column));

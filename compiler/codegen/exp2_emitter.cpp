@@ -123,9 +123,8 @@ llvm::Value* emit_exp2(llvm::IRBuilderBase& b, llvm::Value* x, Exp2Isa isa, Exp2
   const bool avx512 = isa == Exp2Isa::Avx512 && reduce != llvm::Intrinsic::not_intrinsic;
 
   // Clamp as compare+select (one vmaxps), which also sends NaN to the bound: -inf and very
-  // negative inputs land where the result is exactly 0. vreduce and vscalef need no clamp for
-  // finite x: below -150 / -1075 the scaling gives 0 by itself.
-  if (!(avx512 && range == Exp2Range::FiniteBelowMaxExp)) {
+  // negative inputs land where the result is exactly 0.
+  if (!(avx512 && range == Exp2Range::BelowMaxExpKeepNaN)) {
     auto* lo = constant(avx512 ? fmt.underflow : fmt.min_exponent);
     x = b.CreateSelect(b.CreateFCmpOGT(x, lo), x, lo);
   }

@@ -18,9 +18,10 @@ namespace {
 template <typename T>
 class Exp2Kernel {
  public:
-  explicit Exp2Kernel(const TargetInfo& target)
+  explicit Exp2Kernel(const TargetInfo& target,
+                      codegen::Exp2Range range = codegen::Exp2Range::Any)
       : lanes_(static_cast<size_t>(target.vector_bits) / (8 * sizeof(T))),
-        kernel_(test::compile_exp2(dtype_of<T>(), target)) {}
+        kernel_(test::compile_exp2(dtype_of<T>(), target, range)) {}
 
   std::vector<T> operator()(const std::vector<T>& x) const {
     std::vector<T> padded = x;
@@ -88,7 +89,38 @@ void check_exp2(const TargetInfo& target) {
     EXPECT_EQ(v, std::exp2(static_cast<T>(max_exponent)));
 }
 
+// BelowMaxExpKeepNaN drops the clamp on the Avx512 path: every input but NaN, -inf and the most
+// negative finite ones included, gives what the clamped path gives; NaN gives NaN there. The
+// portable path clamps regardless.
+template <typename T>
+void check_keep_nan_exp2(const TargetInfo& target) {
+  Exp2Kernel<T> clamped(target, codegen::Exp2Range::BelowMaxExp),
+      unclamped(target, codegen::Exp2Range::BelowMaxExpKeepNaN);
+  constexpr bool is_float = sizeof(T) == 4;
+  std::vector<T> x;
+  for (double e = is_float ? -160 : -1090; e <= 10; e += 0.013) x.push_back(static_cast<T>(e));
+  for (T v : {-std::numeric_limits<T>::infinity(), std::numeric_limits<T>::lowest(), T(-1e30),
+              T(-1e6), T(0), T(1)})
+    x.push_back(v);
+  const std::vector<T> want = clamped(x), got = unclamped(x);
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(got[i], want[i]) << "exp2(" << x[i] << ")";
+  const T nan = unclamped({std::numeric_limits<T>::quiet_NaN()})[0];
+  if (codegen::exp2_isa(target) == codegen::Exp2Isa::Avx512)
+    EXPECT_TRUE(std::isnan(nan)) << nan;
+  else
+    EXPECT_EQ(nan, T(0));
+}
+
 class Exp2 : public ::testing::TestWithParam<test::VectorCase> {};
+
+TEST_P(Exp2, KeepingNaNChangesNothingElse) {
+  const std::optional<TargetInfo> target = test::target_of(GetParam());
+  if (!target) GTEST_SKIP() << "this host cannot run x86-64-v3 code";
+  if (GetParam().dtype == DType::F32)
+    check_keep_nan_exp2<float>(*target);
+  else
+    check_keep_nan_exp2<double>(*target);
+}
 
 TEST_P(Exp2, AccurateAndSafeAtTheEdges) {
   const std::optional<TargetInfo> target = test::target_of(GetParam());

@@ -70,7 +70,7 @@ LinkedKernel compile_attention(const AttentionSpec& spec, const AttentionSchedul
   return link(module, target, "attention", keep_assembly);
 }
 
-LinkedKernel compile_exp2(DType dtype, const TargetInfo& target) {
+LinkedKernel compile_exp2(DType dtype, const TargetInfo& target, codegen::Exp2Range range) {
   llvm::LLVMContext ctx;
   llvm::Module module("exp2_test", ctx);
   const int lanes = target.vector_bits / (dtype == DType::F32 ? 32 : 64);
@@ -82,7 +82,8 @@ LinkedKernel compile_exp2(DType dtype, const TargetInfo& target) {
   codegen::emit_loop(b, body.tile_begin, body.tile_end, "tile", [&](llvm::Value* tile) {
     auto* offset = b.CreateMul(tile, b.getInt64(static_cast<uint64_t>(lanes)));
     auto* x = vec.load(vec.at(body.buffers[0], offset));
-    vec.store(codegen::emit_exp2(b, x, codegen::exp2_isa(target)), vec.at(body.buffers[1], offset));
+    vec.store(codegen::emit_exp2(b, x, codegen::exp2_isa(target), range),
+              vec.at(body.buffers[1], offset));
   });
   b.CreateRetVoid();
   codegen::emit_tiles_function(module, "exp2", 1);

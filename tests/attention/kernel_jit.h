@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "compiler/attention_spec.h"
+#include "compiler/codegen/exp2_emitter.h"
 #include "compiler/jit/jit_engine.h"
 #include "compiler/kernel_abi.h"
 #include "compiler/schedule.h"
@@ -44,7 +45,8 @@ LinkedKernel compile_attention(const AttentionSpec& spec, const AttentionSchedul
 
 // A kernel whose tile t maps args->q[t*lanes ...] to args->o[t*lanes ...] through emit_exp2: one
 // vector per tile.
-LinkedKernel compile_exp2(DType dtype, const TargetInfo& target);
+LinkedKernel compile_exp2(DType dtype, const TargetInfo& target,
+                          codegen::Exp2Range range = codegen::Exp2Range::Any);
 
 // A kernel whose tile t reads the lanes x lanes block args->q[t*lanes*lanes ...] (row-major) and
 // writes its transpose to args->o through VectorOps::transpose.
