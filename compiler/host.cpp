@@ -1,6 +1,8 @@
 #include "compiler/host.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <thread>
 #include <fstream>
 #include <memory>
 #include <string_view>
@@ -129,6 +131,16 @@ llvm::Expected<TargetInfo> target_for_cpu(const std::string& mcpu) {
   target.features = join_features(std::move(enabled));
   target.vector_bits = vector_bits_for_features(target.features);
   return target;
+}
+
+int default_thread_count() {
+  if (const char* env = std::getenv("FLASHJIT_NUM_THREADS")) {
+    char* end = nullptr;
+    long v = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && v >= 1 && v <= 1024) return static_cast<int>(v);
+  }
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw ? static_cast<int>(hw) : 1;
 }
 
 }  // namespace flashjit

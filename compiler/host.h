@@ -26,4 +26,8 @@ bool has_feature(std::string_view features, std::string_view name);
 // Widest vector register the feature string allows: 512 with avx512f, 256 with avx2 + fma, else 128.
 int vector_bits_for_features(const std::string& features);
 
+// Threads requested through FLASHJIT_NUM_THREADS (>= 1), else hardware concurrency: the runtime's
+// thread pool and the JIT's parallel compilation.
+int default_thread_count();
+
 }  // namespace flashjit

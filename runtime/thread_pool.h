@@ -49,7 +49,4 @@ class ThreadPool {
   std::atomic<bool> stop_{false};
 };
 
-// Threads requested through FLASHJIT_NUM_THREADS (>= 1), else hardware concurrency.
-int default_thread_count();
-
 }  // namespace flashjit

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "compiler/host.h"
 #include "ir/error.h"
 #include "runtime/io/atomic_file.h"
 #include "runtime/thread_pool.h"

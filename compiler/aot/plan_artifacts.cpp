@@ -38,7 +38,7 @@ llvm::Expected<PlanArtifacts> build_artifacts(const KernelPlan& plan, int64_t ba
   jit::StageTexts texts;
   auto object = jit::compile_plan_object(plan, &texts);
   if (!object) return object.takeError();
-  return collect_artifacts(plan, texts, object->object->getBuffer(), batch);
+  return collect_artifacts(plan, texts, object->objects.front()->getBuffer(), batch);
 }
 
 }  // namespace flashjit::aot

@@ -10,7 +10,7 @@ namespace flashjit::jit {
 namespace {
 
 constexpr std::string_view kMagic = "flashjit-kernel-cache";
-constexpr int kFormatVersion = 1;
+constexpr int kFormatVersion = 2;
 
 llvm::Error fail(const std::string& message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
@@ -101,14 +101,24 @@ EntryMetadata expected_metadata(const KernelPlan& plan, const CacheKey& key,
   return m;
 }
 
-std::string serialize_entry(const EntryMetadata& m, std::string_view object) {
+std::string serialize_entry(const EntryMetadata& m, const std::vector<std::string_view>& objects) {
+  std::string bytes;
+  std::vector<std::string> sizes;
+  for (std::string_view object : objects) {
+    bytes.append(object);
+    sizes.push_back(std::to_string(object.size()));
+  }
   std::string out = fmt::format(
       "{} {}\nkey {}\nkey_text {}\nspec {}\ncpu {}\nfeatures {}\nllvm {}\ncodegen {}\nkernels {}\n"
-      "object_size {}\nobject_checksum {}\n\n",
+      "object_sizes {}\nobject_checksum {}\n\n",
       kMagic, kFormatVersion, m.key, m.key_text, m.spec, m.cpu, m.features, m.llvm_version,
-      m.codegen_version, join(m.kernel_names), object.size(), checksum_hex(object));
-  out.append(object);
+      m.codegen_version, join(m.kernel_names), join(sizes), checksum_hex(bytes));
+  out.append(bytes);
   return out;
+}
+
+std::string serialize_entry(const EntryMetadata& m, std::string_view object) {
+  return serialize_entry(m, std::vector<std::string_view>{object});
 }
 
 llvm::Expected<ParsedEntry> parse_entry(std::string_view bytes) {
@@ -126,7 +136,17 @@ llvm::Expected<ParsedEntry> parse_entry(std::string_view bytes) {
   EntryMetadata& m = entry.metadata;
   const auto hex32 = [](std::string_view v) { return is_hex(v, 32); };
   int codegen = 0;
-  uint64_t object_size = 0;
+  std::vector<uint64_t> object_sizes;
+  uint64_t object_size = 0;  // their sum
+  const auto sizes = [&](std::string_view v) {
+    for (const std::string& text : split(v)) {
+      uint64_t size = 0;
+      if (!parse_int(text, size) || size == 0 || size > (uint64_t{1} << 40)) return false;
+      object_sizes.push_back(size);
+      object_size += size;
+    }
+    return true;
+  };
   const std::vector<std::pair<const char*, std::function<bool(std::string_view)>>> fields = {
       {"key", hex32},
       {"key_text", non_empty},
@@ -136,7 +156,7 @@ llvm::Expected<ParsedEntry> parse_entry(std::string_view bytes) {
       {"llvm", non_empty},
       {"codegen", [&](std::string_view v) { return parse_int(v, codegen); }},
       {"kernels", non_empty},
-      {"object_size", [&](std::string_view v) { return parse_int(v, object_size); }},
+      {"object_sizes", sizes},
       {"object_checksum", [](std::string_view v) { return is_hex(v, 16); }},
   };
   std::vector<std::string_view> values;
@@ -159,17 +179,22 @@ llvm::Expected<ParsedEntry> parse_entry(std::string_view bytes) {
   m.kernel_names = split(values[7]);
   const std::string_view checksum = values[9];
 
-  entry.object = in.rest();
-  if (entry.object.empty()) return fail(fmt::format("metadata without object (header says {} bytes)", object_size));
-  if (entry.object.size() < object_size)
+  const std::string_view bytes_read = in.rest();
+  if (bytes_read.empty()) return fail(fmt::format("metadata without object (header says {} bytes)", object_size));
+  if (bytes_read.size() < object_size)
     return fail(fmt::format("truncated: header says {} object bytes, file has {}", object_size,
-                            entry.object.size()));
-  if (entry.object.size() > object_size)
-    return fail(fmt::format("{} bytes after the {}-byte object", entry.object.size() - object_size,
+                            bytes_read.size()));
+  if (bytes_read.size() > object_size)
+    return fail(fmt::format("{} bytes after the {}-byte object", bytes_read.size() - object_size,
                             object_size));
-  const std::string actual = checksum_hex(entry.object);
+  const std::string actual = checksum_hex(bytes_read);
   if (actual != checksum)
     return fail(fmt::format("object checksum {} differs from the header's {}", actual, checksum));
+  uint64_t at = 0;
+  for (uint64_t size : object_sizes) {
+    entry.objects.push_back(bytes_read.substr(at, size));
+    at += size;
+  }
   return entry;
 }
 

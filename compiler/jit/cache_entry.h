@@ -1,6 +1,6 @@
 // One disk cache entry: a text header describing the object, a blank line, then the object bytes.
 //
-//   flashjit-kernel-cache 1
+//   flashjit-kernel-cache 2
 //   key 3f0c...            (32 hex digits, also the file name)
 //   key_text spec=...;...  (the CacheKey text)
 //   spec c320_h8_n4096_f32_image_flash
@@ -9,10 +9,10 @@
 //   llvm 19.1.7
 //   codegen 1
 //   kernels fj_..._project_qkv,fj_..._attention,fj_..._project_out
-//   object_size 123456
-//   object_checksum 0123456789abcdef   (XXH3-64 of the object)
+//   object_sizes 123456,65432           (a plan compiled in groups has one object per group)
+//   object_checksum 0123456789abcdef   (XXH3-64 of the objects' bytes)
 //
-//   <object_size bytes of ELF object>
+//   <the ELF objects, back to back>
 //
 // One file, so that a rename publishes header and object together.
 #pragma once
@@ -47,11 +47,13 @@ struct EntryMetadata {
 EntryMetadata expected_metadata(const KernelPlan& plan, const CacheKey& key,
                                 const BuildIdentity& build = current_build());
 
+std::string serialize_entry(const EntryMetadata& metadata,
+                            const std::vector<std::string_view>& objects);
 std::string serialize_entry(const EntryMetadata& metadata, std::string_view object);
 
 struct ParsedEntry {
   EntryMetadata metadata;
-  std::string_view object;  // points into the parsed bytes
+  std::vector<std::string_view> objects;  // point into the parsed bytes; never empty
 };
 
 // Checks the format, the object's size and its checksum. The error says what is wrong ("empty",

@@ -1,6 +1,10 @@
 #include "compiler/jit/compile_plan.h"
 
+#include <algorithm>
 #include <chrono>
+#include <exception>
+#include <optional>
+#include <thread>
 
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/Support/raw_ostream.h>
@@ -59,7 +63,85 @@ llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> object_from_module(llvm::Mod
   return object;
 }
 
+// Rough compile cost of a kernel (ms at the headline shape on Zen 5), for balancing the groups.
+int compile_cost(PlannedKernel::Kind kind) {
+  switch (kind) {
+    case PlannedKernel::Kind::AttentionBackward: return 180;
+    case PlannedKernel::Kind::Attention: return 100;
+    case PlannedKernel::Kind::Projection: return 80;
+    case PlannedKernel::Kind::GradientGemm: return 35;
+    case PlannedKernel::Kind::TransposeWeights:
+    case PlannedKernel::Kind::SumDq: return 10;
+  }
+  return 10;
+}
+
+// The plan's kernels in at most `groups` sub-plans: costliest first, each to the cheapest group
+// so far (deterministic: ties keep plan order).
+std::vector<KernelPlan> split_plan(const KernelPlan& plan, int groups) {
+  std::vector<std::size_t> order(plan.kernels.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return compile_cost(plan.kernels[a].kind) > compile_cost(plan.kernels[b].kind);
+  });
+  const std::size_t count = std::min<std::size_t>(static_cast<std::size_t>(std::max(groups, 1)),
+                                                  std::max<std::size_t>(order.size(), 1));
+  std::vector<std::vector<std::size_t>> members(count);
+  std::vector<int> cost(count, 0);
+  for (std::size_t i : order) {
+    const auto g = static_cast<std::size_t>(std::min_element(cost.begin(), cost.end()) - cost.begin());
+    members[g].push_back(i);
+    cost[g] += compile_cost(plan.kernels[i].kind);
+  }
+  std::vector<KernelPlan> parts;
+  for (std::vector<std::size_t>& m : members) {
+    if (m.empty() && !parts.empty()) continue;
+    std::sort(m.begin(), m.end());
+    KernelPlan part = plan;
+    part.kernels.clear();
+    for (std::size_t i : m) part.kernels.push_back(plan.kernels[i]);
+    parts.push_back(std::move(part));
+  }
+  return parts;
+}
+
 }  // namespace
+
+llvm::Expected<PlanObject> compile_plan_objects(const KernelPlan& plan, int threads) {
+  const std::vector<KernelPlan> parts = split_plan(plan, threads);
+  if (parts.size() == 1) return compile_plan_object(plan);
+  std::vector<std::optional<llvm::Expected<PlanObject>>> built(parts.size());
+  auto build = [&](std::size_t i) {
+    try {
+      built[i].emplace(compile_plan_object(parts[i]));
+    } catch (const std::exception& e) {
+      built[i].emplace(llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                               "compiling kernel group %zu: %s", i, e.what()));
+    }
+  };
+  std::vector<std::thread> workers;
+  for (std::size_t i = 1; i < parts.size(); ++i) workers.emplace_back(build, i);
+  build(0);
+  for (std::thread& w : workers) w.join();
+
+  PlanObject result;
+  for (const PlannedKernel& kernel : plan.kernels) result.kernel_names.push_back(kernel.name);
+  llvm::Error first_error = llvm::Error::success();
+  for (auto& part : built) {
+    if (!*part) {
+      if (first_error)
+        llvm::consumeError(part->takeError());
+      else
+        first_error = part->takeError();
+      continue;
+    }
+    PlanObject& object = **part;
+    if (object.times.total_ms() > result.times.total_ms()) result.times = object.times;
+    for (auto& o : object.objects) result.objects.push_back(std::move(o));
+  }
+  if (first_error) return first_error;
+  return result;
+}
 
 llvm::Expected<std::shared_ptr<CompiledPlan>> link_plan_object(PlanObject object,
                                                                const TargetInfo& target) {
@@ -67,7 +149,7 @@ llvm::Expected<std::shared_ptr<CompiledPlan>> link_plan_object(PlanObject object
   auto engine = JitEngine::instance();
   if (!engine) return engine.takeError();
   Stopwatch clock;
-  auto plan = engine->add_object(std::move(object.object), object.kernel_names);
+  auto plan = engine->add_objects(std::move(object.objects), object.kernel_names);
   if (!plan) return plan.takeError();
   object.times.link_ms = clock.lap();
   (*plan)->set_times(object.times);
@@ -84,7 +166,7 @@ llvm::Expected<PlanObject> compile_plan_object(const KernelPlan& plan, StageText
   for (const PlannedKernel& kernel : plan.kernels) result.kernel_names.push_back(kernel.name);
   auto object = object_from_module(**module, plan.target, result.times, texts);
   if (!object) return object.takeError();
-  result.object = std::move(*object);
+  result.objects.push_back(std::move(*object));
   return result;
 }
 
@@ -97,7 +179,7 @@ llvm::Expected<std::shared_ptr<CompiledPlan>> compile_module(
   result.kernel_names = kernel_names;
   auto object = object_from_module(module, target, result.times, nullptr);
   if (!object) return object.takeError();
-  result.object = std::move(*object);
+  result.objects.push_back(std::move(*object));
   return link_plan_object(std::move(result), target);
 }
 

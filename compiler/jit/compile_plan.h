@@ -21,20 +21,30 @@ struct StageTexts {
   std::string assembly;
 };
 
-// A plan compiled to a relocatable object but not linked: what the kernel cache stores and the AOT
-// dump writes. The object refers to nothing but libc and libm.
+// A plan compiled to relocatable objects but not linked: what the kernel cache stores and (as one
+// object) the AOT dump writes. The objects refer to nothing but libc and libm.
 struct PlanObject {
-  std::unique_ptr<llvm::MemoryBuffer> object;
+  // One object, or with compile_plan_objects one per group of kernels; together they define
+  // every kernel once.
+  std::vector<std::unique_ptr<llvm::MemoryBuffer>> objects;
   std::vector<std::string> kernel_names;  // in plan order
-  CompileTimes times;                     // emit, optimise, codegen (link_ms stays 0)
+  // Emit, optimise, codegen (link_ms stays 0); of the slowest group when compiled in groups.
+  CompileTimes times;
 };
 
-// Emits, optimises and compiles `plan` for plan.target, which need not run on this host. When
-// `texts` is not null it receives each stage's text (which costs an extra assembly emission).
+// Emits, optimises and compiles `plan` for plan.target, which need not run on this host, into one
+// object. When `texts` is not null it receives each stage's text (which costs an extra assembly
+// emission).
 llvm::Expected<PlanObject> compile_plan_object(const KernelPlan& plan, StageTexts* texts = nullptr);
 
-// Links an object of compile_plan_object into the process's JIT, adding the link time to its
-// times. The object's target must run on this host.
+// The same kernels in less wall time: the plan split into at most `threads` groups of about equal
+// compile cost, each emitted, optimised and compiled in its own LLVMContext on its own thread,
+// one object per group (the code of every kernel is that of compile_plan_object). The first error
+// in group order, if any.
+llvm::Expected<PlanObject> compile_plan_objects(const KernelPlan& plan, int threads);
+
+// Links the objects of compile_plan_object(s) into the process's JIT, adding the link time to its
+// times. Their target must run on this host.
 llvm::Expected<std::shared_ptr<CompiledPlan>> link_plan_object(PlanObject object,
                                                                const TargetInfo& target);
 

@@ -114,12 +114,12 @@ DiskLookup load_entry(const fs::path& dir, const EntryMetadata& expected) {
     result.problem = llvm::toString(std::move(err));
     return result;
   }
-  result.object = std::string(entry->object);
+  for (std::string_view object : entry->objects) result.objects.emplace_back(object);
   return result;
 }
 
 std::string store_entry(const fs::path& dir, const EntryMetadata& metadata,
-                        std::string_view object) {
+                        const std::vector<std::string_view>& objects) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return fmt::format("cannot create {}: {}", dir.string(), ec.message());
@@ -133,7 +133,7 @@ std::string store_entry(const fs::path& dir, const EntryMetadata& metadata,
 
   std::string written = fault_injected(FaultSite::CacheWrite)
                             ? errno_text(ENOSPC) + " (" + fault_note(FaultSite::CacheWrite) + ")"
-                            : write_all(fd, serialize_entry(metadata, object));
+                            : write_all(fd, serialize_entry(metadata, objects));
   if (::close(fd) != 0 && written.empty()) written = errno_text(errno);
   std::string problem;
   if (!written.empty())

@@ -23,7 +23,7 @@ std::filesystem::path cache_directory();
 std::filesystem::path entry_path(const std::filesystem::path& dir, const std::string& key);
 
 struct DiskLookup {
-  std::string object;   // the verified object bytes; empty when there is no usable entry
+  std::vector<std::string> objects;  // the verified objects; none when there is no usable entry
   std::string problem;  // why an existing entry was rejected; empty when it was fine or absent
 };
 
@@ -33,7 +33,7 @@ DiskLookup load_entry(const std::filesystem::path& dir, const EntryMetadata& exp
 // Writes the entry atomically, creating `dir` if needed. Returns "" on success, otherwise why it
 // could not be written (no temporary file is left behind).
 std::string store_entry(const std::filesystem::path& dir, const EntryMetadata& metadata,
-                        std::string_view object);
+                        const std::vector<std::string_view>& objects);
 
 // What `flashjit cache --list` shows of one entry.
 struct EntryListing {

@@ -52,12 +52,14 @@ llvm::Error JitEngine::remove(llvm::orc::JITDylib& dylib) {
   return jit_->getExecutionSession().removeJITDylib(dylib);
 }
 
-llvm::Expected<std::shared_ptr<CompiledPlan>> JitEngine::add_object(
-    std::unique_ptr<llvm::MemoryBuffer> object, const std::vector<std::string>& kernel_names) {
+llvm::Expected<std::shared_ptr<CompiledPlan>> JitEngine::add_objects(
+    std::vector<std::unique_ptr<llvm::MemoryBuffer>> objects,
+    const std::vector<std::string>& kernel_names) {
   auto dylib = jit_->createJITDylib("flashjit_plan_" + std::to_string(next_dylib_++));
   if (!dylib) return dylib.takeError();
   auto discard = [&](llvm::Error err) { return llvm::joinErrors(std::move(err), remove(*dylib)); };
-  if (auto err = jit_->addObjectFile(*dylib, std::move(object))) return discard(std::move(err));
+  for (auto& object : objects)
+    if (auto err = jit_->addObjectFile(*dylib, std::move(object))) return discard(std::move(err));
 
   // FLASHJIT_FAULT=symbol-lookup asks for a name the object lacks, so the real lookup fails.
   const std::string suffix = fault_injected(FaultSite::SymbolLookup) ? "_injected_fault" : "";

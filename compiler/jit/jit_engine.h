@@ -46,7 +46,7 @@ class CompiledPlan {
   CompiledPlan(const CompiledPlan&) = delete;
   CompiledPlan& operator=(const CompiledPlan&) = delete;
 
-  // In the order of the names given to JitEngine::add_object.
+  // In the order of the names given to JitEngine::add_objects.
   const std::vector<CompiledKernel>& kernels() const { return kernels_; }
   const CompileTimes& times() const { return times_; }
   // Set by whoever built the plan, before sharing it.
@@ -68,10 +68,12 @@ class JitEngine {
   // this machine, and then fails the same way on every call.
   static llvm::Expected<JitEngine&> instance();
 
-  // Links `object` into a fresh JITDylib and resolves NAME and NAME_tiles for every kernel name.
-  // Thread-safe. On any failure nothing stays in the JIT.
-  llvm::Expected<std::shared_ptr<CompiledPlan>> add_object(
-      std::unique_ptr<llvm::MemoryBuffer> object, const std::vector<std::string>& kernel_names);
+  // Links `objects` (a plan's kernels in one object or split over several) into a fresh JITDylib
+  // and resolves NAME and NAME_tiles for every kernel name. Thread-safe. On any failure nothing
+  // stays in the JIT.
+  llvm::Expected<std::shared_ptr<CompiledPlan>> add_objects(
+      std::vector<std::unique_ptr<llvm::MemoryBuffer>> objects,
+      const std::vector<std::string>& kernel_names);
 
  private:
   friend class CompiledPlan;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "compiler/aot/plan_artifacts.h"
+#include "compiler/host.h"
 #include "compiler/jit/cache_entry.h"
 #include "compiler/jit/cache_key.h"
 #include "compiler/jit/compile_plan.h"
@@ -61,24 +62,27 @@ struct Request {
   std::vector<std::string> diagnostics;
 };
 
-void store_object(Request& r, std::string_view object) {
+void store_objects(Request& r, const std::vector<std::string_view>& objects) {
   std::string problem = r.dir.empty()
                             ? "no cache directory (FLASHJIT_CACHE_DIR, XDG_CACHE_HOME and HOME are unset)"
-                            : store_entry(r.dir, r.metadata, object);
+                            : store_entry(r.dir, r.metadata, objects);
   if (!problem.empty())
     r.diagnostics.push_back("kernel cache: " + problem + "; kernels are cached in memory only");
 }
 
 llvm::Expected<std::shared_ptr<CompiledPlan>> compile_and_store(Request& r, bool store) {
+  // Dumps want one object and the stages' texts; otherwise the kernels compile in parallel.
   StageTexts texts;
-  auto object = compile_plan_object(r.plan, r.dump ? &texts : nullptr);
+  auto object = r.dump ? compile_plan_object(r.plan, &texts)
+                       : compile_plan_objects(r.plan, default_thread_count());
   if (!object) return object.takeError();
-  // The JIT takes the buffer; the cache and the dump need the bytes after it links.
-  const std::string bytes(object->object->getBuffer());
-  if (r.dump) dump_artifacts(r.plan, texts, bytes, r.diagnostics);
+  // The JIT takes the buffers; the cache and the dump need the bytes after it links.
+  std::vector<std::string> bytes;
+  for (const auto& o : object->objects) bytes.emplace_back(o->getBuffer());
+  if (r.dump) dump_artifacts(r.plan, texts, bytes.front(), r.diagnostics);
   auto linked = link_plan_object(std::move(*object), r.plan.target);
   if (!linked) return linked.takeError();
-  if (store) store_object(r, bytes);
+  if (store) store_objects(r, {bytes.begin(), bytes.end()});
   r.source = CacheSource::Compiled;
   return linked;
 }
@@ -88,9 +92,10 @@ llvm::Expected<std::shared_ptr<CompiledPlan>> compile_and_store(Request& r, bool
 std::shared_ptr<CompiledPlan> load_from_disk(Request& r) {
   if (r.dir.empty()) return nullptr;
   DiskLookup found = load_entry(r.dir, r.metadata);
-  if (!found.object.empty()) {
+  if (!found.objects.empty()) {
     PlanObject object;
-    object.object = llvm::MemoryBuffer::getMemBufferCopy(found.object, r.metadata.key + ".o");
+    for (const std::string& bytes : found.objects)
+      object.objects.push_back(llvm::MemoryBuffer::getMemBufferCopy(bytes, r.metadata.key + ".o"));
     object.kernel_names = r.metadata.kernel_names;
     auto linked = link_plan_object(std::move(object), r.plan.target);
     if (linked) {

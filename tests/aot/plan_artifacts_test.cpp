@@ -1,5 +1,6 @@
 // The AOT artefacts of a plan: every stage's text, an object that needs nothing but libc and libm
 // and is the very object the JIT runs, and 256-bit code when dumped for x86-64-v3.
+#include <set>
 #include <string>
 
 #include <fmt/format.h>
@@ -8,6 +9,7 @@
 
 #include "compiler/aot/plan_artifacts.h"
 #include "compiler/jit/cache_entry.h"
+#include "compiler/jit/compile_plan.h"
 #include "compiler/jit/disk_cache.h"
 #include "compiler/jit/target_machine.h"
 #include "tests/aot/aot_test_support.h"
@@ -62,15 +64,28 @@ TEST(PlanArtifacts, ObjectNeedsOnlyLibcAndLibm) {
   }
 }
 
-// The dump writes the object the JIT links: AOT code computes exactly what JIT code computes.
-TEST(PlanArtifacts, ObjectIsTheOneTheCacheHolds) {
+// The dump writes in one object the kernels the JIT compiles in groups (and the cache holds as
+// one object per group): AOT code computes exactly what JIT code computes.
+TEST(PlanArtifacts, ObjectComputesWhatTheCachedObjectsDo) {
   testing::IsolatedCache cache("same_object");
   const KernelPlan plan = testing::small_plan(33);
   const jit::CachedPlan cached = testing::compile_or_fail(plan);
   const jit::DiskLookup entry =
       jit::load_entry(cache.path(), jit::expected_metadata(plan, jit::make_cache_key(plan)));
   ASSERT_EQ(entry.problem, "");
-  EXPECT_EQ(artifacts_or_fail(plan).object, entry.object);
+  const std::string dumped = artifacts_or_fail(plan).object;
+  std::set<std::string> cached_kernels;
+  for (const std::string& object : entry.objects)
+    for (const std::string& name : testing::object_symbols(object).defined) cached_kernels.insert(name);
+  EXPECT_EQ(testing::object_symbols(dumped).defined, cached_kernels);
+
+  jit::PlanObject object;
+  object.objects.push_back(llvm::MemoryBuffer::getMemBufferCopy(dumped, "kernel.o"));
+  for (const PlannedKernel& k : plan.kernels) object.kernel_names.push_back(k.name);
+  auto linked = jit::link_plan_object(std::move(object), plan.target);
+  ASSERT_TRUE(static_cast<bool>(linked)) << llvm::toString(linked.takeError());
+  EXPECT_EQ(testing::seeded_forward<float>(linked->get(), plan),
+            testing::seeded_forward<float>(cached.plan.get(), plan));
 }
 
 std::optional<TargetInfo> runnable_target(const std::string& cpu) {

@@ -15,7 +15,7 @@ TEST(CacheCommand, ListsThenClears) {
   testing::TempDir dir("cache_cli");
   const KernelPlan plan = testing::small_plan();
   const jit::EntryMetadata m = jit::expected_metadata(plan, jit::make_cache_key(plan));
-  ASSERT_EQ(jit::store_entry(dir.path(), m, std::string(3000, 'o')), "");
+  ASSERT_EQ(jit::store_entry(dir.path(), m, {std::string(3000, 'o')}), "");
   testing::write_bytes(jit::entry_path(dir.path(), std::string(32, 'e')), "");
   testing::ScopedEnv env("FLASHJIT_CACHE_DIR", dir.path().string());
 

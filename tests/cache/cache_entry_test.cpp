@@ -2,7 +2,10 @@
 // with a message saying which. Also the directory listing and clearing of `flashjit cache`.
 #include <filesystem>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "compiler/jit/cache_entry.h"
@@ -35,8 +38,33 @@ TEST(CacheEntry, RoundTrips) {
   auto entry = jit::parse_entry(bytes);
   ASSERT_TRUE(static_cast<bool>(entry)) << llvm::toString(entry.takeError());
   EXPECT_EQ(entry->metadata, m);
-  EXPECT_EQ(entry->object, kObject);
+  EXPECT_EQ(entry->objects, std::vector<std::string_view>{kObject});
   EXPECT_EQ(problem_of(bytes, m), "");
+}
+
+// A plan compiled in groups stores one object per group, back to back, and gets them back apart.
+TEST(CacheEntry, SeveralObjectsRoundTripApart) {
+  const jit::EntryMetadata m = sample_metadata();
+  const std::string second = "second object";
+  const std::string bytes = jit::serialize_entry(m, std::vector<std::string_view>{kObject, second});
+  EXPECT_NE(bytes.find(fmt::format("object_sizes {},{}\n", kObject.size(), second.size())),
+            std::string::npos);
+  auto entry = jit::parse_entry(bytes);
+  ASSERT_TRUE(static_cast<bool>(entry)) << llvm::toString(entry.takeError());
+  EXPECT_EQ(entry->objects, (std::vector<std::string_view>{kObject, second}));
+  // Sizes that do not add up to the bytes, or an empty object, are damage.
+  const auto resized = [&](const std::string& sizes) {
+    std::string damaged = bytes;
+    const size_t at = damaged.find("object_sizes ") + 13;
+    damaged.replace(at, damaged.find('\n', at) - at, sizes);
+    return problem_of(damaged, m);
+  };
+  EXPECT_NE(resized(fmt::format("{},{}", kObject.size(), second.size() + 1)).find("truncated"),
+            std::string::npos);
+  EXPECT_NE(resized(fmt::format("{},{}", kObject.size() - 1, second.size())).find("bytes after"),
+            std::string::npos);
+  EXPECT_NE(resized(fmt::format("0,{}", kObject.size() + second.size())).find("object_sizes"),
+            std::string::npos);
 }
 
 TEST(CacheEntry, DetectsEachKindOfDamage) {
@@ -70,7 +98,7 @@ TEST(CacheEntry, DetectsEachKindOfDamage) {
       {good.substr(0, header), "metadata without object"},
       {good + "more", "bytes after the"},
       {"\x13\x37garbage\xff\x00 bytes", "not a flashjit cache entry"},
-      {"flashjit-kernel-cache 2\nkey x\n", "entry format"},
+      {"flashjit-kernel-cache 1\nkey x\n", "entry format"},
   };
   for (const auto& [bytes, expected] : cases) {
     const std::string problem = problem_of(bytes, m);
@@ -95,10 +123,10 @@ TEST(CacheEntry, EveryFlippedBitIsDetected) {
 TEST(DiskCache, StoresAtomicallyAndLoadsWhatItStored) {
   testing::TempDir dir("store");
   const jit::EntryMetadata m = sample_metadata();
-  ASSERT_EQ(jit::store_entry(dir.path() / "nested", m, kObject), "");
+  ASSERT_EQ(jit::store_entry(dir.path() / "nested", m, {kObject}), "");
   const jit::DiskLookup found = jit::load_entry(dir.path() / "nested", m);
   EXPECT_EQ(found.problem, "");
-  EXPECT_EQ(found.object, kObject);
+  EXPECT_EQ(found.objects, std::vector<std::string>{kObject});
   // Nothing but the entry itself is left behind.
   std::vector<std::string> names;
   for (const auto& f : fs::directory_iterator(dir.path() / "nested")) names.push_back(f.path().filename());
@@ -108,7 +136,7 @@ TEST(DiskCache, StoresAtomicallyAndLoadsWhatItStored) {
 TEST(DiskCache, ReportsAnUnwritableDirectory) {
   testing::TempDir dir("unwritable");
   testing::write_bytes(dir.path() / "file", "not a directory");
-  const std::string problem = jit::store_entry(dir.path() / "file" / "cache", sample_metadata(), kObject);
+  const std::string problem = jit::store_entry(dir.path() / "file" / "cache", sample_metadata(), {kObject});
   EXPECT_NE(problem.find("cannot create"), std::string::npos) << problem;
 }
 
@@ -130,7 +158,7 @@ TEST(CacheDirectory, FollowsTheEnvironment) {
 TEST(DiskCache, ListsEntriesAndClearsOnlyItsOwnFiles) {
   testing::TempDir dir("list");
   const jit::EntryMetadata m = sample_metadata();
-  ASSERT_EQ(jit::store_entry(dir.path(), m, kObject), "");
+  ASSERT_EQ(jit::store_entry(dir.path(), m, {kObject}), "");
   jit::EntryMetadata other = m;
   other.key = std::string(32, 'b');
   testing::write_bytes(jit::entry_path(dir.path(), other.key), "damaged");

@@ -89,11 +89,12 @@ TEST_P(CacheKeyComponent, ChangingItIsAMiss) {
 
   // An entry stored for the base plan is found for it and not for the changed one.
   const std::string object = "object bytes";
-  ASSERT_EQ(jit::store_entry(dir.path(), jit::expected_metadata(base, base_key, build), object), "");
-  EXPECT_EQ(jit::load_entry(dir.path(), jit::expected_metadata(base, base_key, build)).object, object);
+  ASSERT_EQ(jit::store_entry(dir.path(), jit::expected_metadata(base, base_key, build), {object}), "");
+  EXPECT_EQ(jit::load_entry(dir.path(), jit::expected_metadata(base, base_key, build)).objects,
+            std::vector<std::string>{object});
   const jit::DiskLookup miss =
       jit::load_entry(dir.path(), jit::expected_metadata(changed, changed_key, changed_build));
-  EXPECT_EQ(miss.object, "");
+  EXPECT_TRUE(miss.objects.empty());
   EXPECT_EQ(miss.problem, "");
 }
 

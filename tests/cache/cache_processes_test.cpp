@@ -76,7 +76,7 @@ TEST(KernelCacheProcesses, FourColdStartsLeaveOneValidEntry) {
   EXPECT_EQ(names, std::vector<std::string>{expected.key + ".fjk"});
   const jit::DiskLookup entry = jit::load_entry(cache, expected);
   EXPECT_EQ(entry.problem, "");
-  EXPECT_FALSE(entry.object.empty());
+  EXPECT_FALSE(entry.objects.empty());
 
   // And a fifth process loads it.
   const fs::path late_out = dir.path() / "late.out";

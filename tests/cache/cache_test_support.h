@@ -117,11 +117,10 @@ inline KernelPlan small_plan(int64_t seq_len = 20) { return plan_kernels(small_s
 template <typename T>
 constexpr double kReferenceTolerance = std::is_same_v<T, float> ? 2e-5 : 1e-12;
 
-// Runs `compiled` on seeded data and returns its largest error against the reference engine,
-// relative to max(1, |reference|).
+// The forward of `compiled` (or, with no plan, of the reference engine) on seeded data.
 template <typename T>
-double error_against_reference(const jit::CompiledPlan& compiled, const KernelPlan& plan,
-                               int64_t batch = 2) {
+std::vector<T> seeded_forward(const jit::CompiledPlan* compiled, const KernelPlan& plan,
+                              int64_t batch = 2) {
   const AttentionSpec& spec = plan.spec;
   const int64_t c = spec.channels;
   const double limit = std::sqrt(6.0 / static_cast<double>(2 * c));
@@ -132,11 +131,23 @@ double error_against_reference(const jit::CompiledPlan& compiled, const KernelPl
   for (std::vector<T>* w : {&wq, &wk, &wv, &wo}) reference::fill_uniform<T>(*w, rng, limit);
   reference::fill_uniform<T>(bo, rng, 0.5);
   const AttentionWeights<T> weights{wq.data(), wk.data(), wv.data(), wo.data(), bo.data()};
+  std::vector<T> y(x.size());
+  if (compiled) {
+    ThreadPool pool(2);
+    run_plan<T>(*compiled, plan, batch, x.data(), weights, y.data(), pool);
+  } else {
+    reference::forward<T>(spec, batch, x.data(), weights, y.data(), nullptr);
+  }
+  return y;
+}
 
-  std::vector<T> got(x.size()), want(x.size());
-  ThreadPool pool(2);
-  run_plan<T>(compiled, plan, batch, x.data(), weights, got.data(), pool);
-  reference::forward<T>(spec, batch, x.data(), weights, want.data(), nullptr);
+// Runs `compiled` on seeded data and returns its largest error against the reference engine,
+// relative to max(1, |reference|).
+template <typename T>
+double error_against_reference(const jit::CompiledPlan& compiled, const KernelPlan& plan,
+                               int64_t batch = 2) {
+  const std::vector<T> got = seeded_forward<T>(&compiled, plan, batch);
+  const std::vector<T> want = seeded_forward<T>(nullptr, plan, batch);
   double worst = 0;
   for (std::size_t i = 0; i < got.size(); ++i) {
     const double r = static_cast<double>(want[i]);

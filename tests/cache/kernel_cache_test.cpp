@@ -92,17 +92,18 @@ struct Damage {
   std::function<std::string(const std::string& good, const jit::EntryMetadata& m)> make;
 };
 
-std::string object_of(const std::string& entry) {
+// The objects of `entry`, viewing into it.
+std::vector<std::string_view> objects_of(const std::string& entry) {
   auto parsed = jit::parse_entry(entry);
   if (!parsed) throw std::runtime_error(llvm::toString(parsed.takeError()));
-  return std::string(parsed->object);
+  return parsed->objects;
 }
 
 std::string reserialized(const jit::EntryMetadata& m, const std::string& good,
                          const std::function<void(jit::EntryMetadata&)>& change) {
   jit::EntryMetadata other = m;
   change(other);
-  return jit::serialize_entry(other, object_of(good));
+  return jit::serialize_entry(other, objects_of(good));
 }
 
 const Damage kDamages[] = {
@@ -136,7 +137,9 @@ const Damage kDamages[] = {
      }},
     {"metadata_without_object", "metadata without object",
      [](const std::string& good, const auto& m) {
-       return good.substr(0, good.size() - object_of(good).size());
+       std::size_t object_bytes = 0;
+       for (std::string_view object : objects_of(good)) object_bytes += object.size();
+       return good.substr(0, good.size() - object_bytes);
      }},
     {"garbage", "not a flashjit cache entry",
      [](const std::string& good, const auto&) {
@@ -178,7 +181,7 @@ TEST_P(DamagedEntry, IsReportedAndRebuilt) {
   // The entry was rewritten whole: the next process loads it.
   const jit::DiskLookup reread = jit::load_entry(cache.path(), metadata);
   EXPECT_EQ(reread.problem, "");
-  EXPECT_FALSE(reread.object.empty());
+  EXPECT_FALSE(reread.objects.empty());
   jit::clear_memory_cache();
   const jit::CachedPlan again = compile_or_fail(plan);
   EXPECT_EQ(again.source, CacheSource::Disk);

@@ -78,18 +78,28 @@ TEST(JitErrors, InvalidModuleIsAnErrorValue) {
 
 TEST(JitErrors, GarbageObjectAndMissingSymbolsAreErrors) {
   auto& engine = expect_value(jit::JitEngine::instance());
-  auto garbage = llvm::MemoryBuffer::getMemBufferCopy("this is not an object file");
-  EXPECT_FALSE(error_message(engine.add_object(std::move(garbage), {"anything"})).empty());
+  const auto garbage = [] { return llvm::MemoryBuffer::getMemBufferCopy("this is not an object file"); };
+  std::vector<std::unique_ptr<llvm::MemoryBuffer>> objects;
+  objects.push_back(garbage());
+  EXPECT_FALSE(error_message(engine.add_objects(std::move(objects), {"anything"})).empty());
 
-  // A valid object asked for a kernel it does not define.
+  // A valid object asked for a kernel it does not define; then the same object beside garbage.
   const KernelPlan plan = small_plan();
-  llvm::LLVMContext ctx;
-  auto module = expect_value(codegen::emit_plan_module(plan, ctx));
-  auto machine = expect_value(jit::make_target_machine(plan.target));
-  jit::optimize_module(*module, *machine);
-  auto object = expect_value(jit::emit_object(*module, *machine));
-  const std::string message = error_message(engine.add_object(std::move(object), {"fj_missing"}));
+  const auto valid_object = [&] {
+    llvm::LLVMContext ctx;
+    auto module = expect_value(codegen::emit_plan_module(plan, ctx));
+    auto machine = expect_value(jit::make_target_machine(plan.target));
+    jit::optimize_module(*module, *machine);
+    return expect_value(jit::emit_object(*module, *machine));
+  };
+  objects.clear();
+  objects.push_back(valid_object());
+  const std::string message = error_message(engine.add_objects(std::move(objects), {"fj_missing"}));
   EXPECT_TRUE(contains(message, "fj_missing")) << message;
+  objects.clear();
+  objects.push_back(valid_object());
+  objects.push_back(garbage());
+  EXPECT_FALSE(error_message(engine.add_objects(std::move(objects), {plan.kernels[0].name})).empty());
 
   // The engine keeps working, and a failed add left nothing behind that could clash.
   EXPECT_TRUE(static_cast<bool>(expect_value(jit::compile_plan(plan))));
