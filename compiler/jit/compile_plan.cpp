@@ -81,8 +81,9 @@ int compile_cost(PlannedKernel::Kind kind) {
 std::vector<KernelPlan> split_plan(const KernelPlan& plan, int groups) {
   std::vector<std::size_t> order(plan.kernels.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return compile_cost(plan.kernels[a].kind) > compile_cost(plan.kernels[b].kind);
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const int ca = compile_cost(plan.kernels[a].kind), cb = compile_cost(plan.kernels[b].kind);
+    return ca != cb ? ca > cb : a < b;
   });
   const std::size_t count = std::min<std::size_t>(static_cast<std::size_t>(std::max(groups, 1)),
                                                   std::max<std::size_t>(order.size(), 1));
@@ -95,7 +96,6 @@ std::vector<KernelPlan> split_plan(const KernelPlan& plan, int groups) {
   }
   std::vector<KernelPlan> parts;
   for (std::vector<std::size_t>& m : members) {
-    if (m.empty() && !parts.empty()) continue;
     std::sort(m.begin(), m.end());
     KernelPlan part = plan;
     part.kernels.clear();
