@@ -4,6 +4,7 @@
 #include <chrono>
 #include <exception>
 #include <optional>
+#include <system_error>
 #include <thread>
 
 #include <llvm/IR/LLVMContext.h>
@@ -11,6 +12,7 @@
 
 #include "compiler/codegen/codegen.h"
 #include "compiler/jit/emit_object.h"
+#include "compiler/jit/fault_injection.h"
 #include "compiler/jit/optimize.h"
 #include "compiler/jit/target_machine.h"
 
@@ -119,8 +121,21 @@ llvm::Expected<PlanObject> compile_plan_objects(const KernelPlan& plan, int thre
                                                "compiling kernel group %zu: %s", i, e.what()));
     }
   };
+  // Groups 1.. on threads of their own; any the system will not start a thread for, and group 0,
+  // on this one.
+  const bool refuse_threads = fault_injected(FaultSite::CompileThread);
   std::vector<std::thread> workers;
-  for (std::size_t i = 1; i < parts.size(); ++i) workers.emplace_back(build, i);
+  std::size_t started = 1;
+  try {
+    for (; started < parts.size(); ++started) {
+      if (refuse_threads)
+        throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again),
+                                fault_note(FaultSite::CompileThread));
+      workers.emplace_back(build, started);
+    }
+  } catch (const std::system_error&) {
+  }
+  for (std::size_t i = started; i < parts.size(); ++i) build(i);
   build(0);
   for (std::thread& w : workers) w.join();
 

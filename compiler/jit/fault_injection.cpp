@@ -13,13 +13,14 @@ namespace flashjit::jit {
 
 namespace {
 
-constexpr std::array<std::pair<FaultSite, const char*>, 6> kSites = {{
+constexpr std::array<std::pair<FaultSite, const char*>, 7> kSites = {{
     {FaultSite::Verifier, "verifier"},
     {FaultSite::Codegen, "codegen"},
     {FaultSite::EmitObject, "emit-object"},
     {FaultSite::SymbolLookup, "symbol-lookup"},
     {FaultSite::CacheWrite, "cache-write"},
     {FaultSite::CacheDamage, "cache-damage"},
+    {FaultSite::CompileThread, "compile-thread"},
 }};
 
 std::string_view trim(std::string_view text) {

@@ -11,6 +11,8 @@
 //   symbol-lookup  the JIT looks up a name the object does not define; the lookup fails
 //   cache-write    writing the disk cache entry fails as a full disk does (ENOSPC)
 //   cache-damage   the disk cache entry reads back with one object byte flipped
+//   compile-thread the system refuses every compile thread (std::system_error); the plan's groups
+//                  compile on the calling thread
 //
 // The hooks cost one getenv when the variable is unset.
 #pragma once
@@ -21,7 +23,15 @@
 
 namespace flashjit::jit {
 
-enum class FaultSite { Verifier, Codegen, EmitObject, SymbolLookup, CacheWrite, CacheDamage };
+enum class FaultSite {
+  Verifier,
+  Codegen,
+  EmitObject,
+  SymbolLookup,
+  CacheWrite,
+  CacheDamage,
+  CompileThread,
+};
 
 // The name FLASHJIT_FAULT uses for `site` ("emit-object").
 const char* to_string(FaultSite site);

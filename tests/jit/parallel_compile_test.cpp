@@ -61,5 +61,19 @@ TEST(ParallelCompile, GroupsComputeWhatOneObjectDoes) {
   testing::expect_matches_reference<float>(*grouped, plan);
 }
 
+// With no thread to spare (the system refuses them: FLASHJIT_FAULT=compile-thread), the calling
+// thread compiles every group: the same objects, no exception.
+TEST(ParallelCompile, WithoutThreadsTheCallerCompilesEveryGroup) {
+  const KernelPlan plan = plan_kernels(spec(), host_target(), {}, KernelPasses::Forward);
+  jit::PlanObject object;
+  {
+    testing::ScopedEnv inject("FLASHJIT_FAULT", "compile-thread");
+    object = expect_value(jit::compile_plan_objects(plan, 3));
+  }
+  EXPECT_EQ(object.objects.size(), 3u);
+  const auto linked = expect_value(jit::link_plan_object(std::move(object), plan.target));
+  testing::expect_matches_reference<float>(*linked, plan);
+}
+
 }  // namespace
 }  // namespace flashjit
