@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <thread>
 #include <fstream>
 #include <memory>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <llvm/ADT/StringMap.h>
