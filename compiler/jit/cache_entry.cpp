@@ -117,10 +117,6 @@ std::string serialize_entry(const EntryMetadata& m, const std::vector<std::strin
   return out;
 }
 
-std::string serialize_entry(const EntryMetadata& m, std::string_view object) {
-  return serialize_entry(m, std::vector<std::string_view>{object});
-}
-
 llvm::Expected<ParsedEntry> parse_entry(std::string_view bytes) {
   if (bytes.empty()) return fail("empty file");
   if (!bytes.starts_with(kMagic))

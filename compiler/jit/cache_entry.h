@@ -49,7 +49,6 @@ EntryMetadata expected_metadata(const KernelPlan& plan, const CacheKey& key,
 
 std::string serialize_entry(const EntryMetadata& metadata,
                             const std::vector<std::string_view>& objects);
-std::string serialize_entry(const EntryMetadata& metadata, std::string_view object);
 
 struct ParsedEntry {
   EntryMetadata metadata;

@@ -111,24 +111,27 @@ void check_keep_nan_exp2(const TargetInfo& target) {
     EXPECT_EQ(nan, T(0));
 }
 
-class Exp2 : public ::testing::TestWithParam<test::VectorCase> {};
+class Exp2 : public ::testing::TestWithParam<test::VectorCase> {
+ protected:
+  // check(T{}, target) for the case's element type on its target; skipped where the host cannot
+  // run it.
+  template <typename Check>
+  void on_case(Check check) {
+    const std::optional<TargetInfo> target = test::target_of(GetParam());
+    if (!target) GTEST_SKIP() << "this host cannot run x86-64-v3 code";
+    if (GetParam().dtype == DType::F32)
+      check(float{}, *target);
+    else
+      check(double{}, *target);
+  }
+};
 
 TEST_P(Exp2, KeepingNaNChangesNothingElse) {
-  const std::optional<TargetInfo> target = test::target_of(GetParam());
-  if (!target) GTEST_SKIP() << "this host cannot run x86-64-v3 code";
-  if (GetParam().dtype == DType::F32)
-    check_keep_nan_exp2<float>(*target);
-  else
-    check_keep_nan_exp2<double>(*target);
+  on_case([](auto zero, const TargetInfo& target) { check_keep_nan_exp2<decltype(zero)>(target); });
 }
 
 TEST_P(Exp2, AccurateAndSafeAtTheEdges) {
-  const std::optional<TargetInfo> target = test::target_of(GetParam());
-  if (!target) GTEST_SKIP() << "this host cannot run x86-64-v3 code";
-  if (GetParam().dtype == DType::F32)
-    check_exp2<float>(*target);
-  else
-    check_exp2<double>(*target);
+  on_case([](auto zero, const TargetInfo& target) { check_exp2<decltype(zero)>(target); });
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, Exp2, ::testing::ValuesIn(test::vector_cases()),

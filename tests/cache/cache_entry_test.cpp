@@ -34,7 +34,7 @@ std::string problem_of(const std::string& bytes, const jit::EntryMetadata& expec
 
 TEST(CacheEntry, RoundTrips) {
   const jit::EntryMetadata m = sample_metadata();
-  const std::string bytes = jit::serialize_entry(m, kObject);
+  const std::string bytes = jit::serialize_entry(m, {kObject});
   auto entry = jit::parse_entry(bytes);
   ASSERT_TRUE(static_cast<bool>(entry)) << llvm::toString(entry.takeError());
   EXPECT_EQ(entry->metadata, m);
@@ -69,12 +69,12 @@ TEST(CacheEntry, SeveralObjectsRoundTripApart) {
 
 TEST(CacheEntry, DetectsEachKindOfDamage) {
   const jit::EntryMetadata m = sample_metadata();
-  const std::string good = jit::serialize_entry(m, kObject);
+  const std::string good = jit::serialize_entry(m, {kObject});
   const size_t header = good.size() - kObject.size();
   auto with = [&](auto change) {
     jit::EntryMetadata other = m;
     change(other);
-    return jit::serialize_entry(other, kObject);
+    return jit::serialize_entry(other, {kObject});
   };
   std::string flipped = good;
   flipped[header + 10] ^= 0x10;
@@ -110,7 +110,7 @@ TEST(CacheEntry, DetectsEachKindOfDamage) {
 // A single flipped bit anywhere in the file, header included, never passes.
 TEST(CacheEntry, EveryFlippedBitIsDetected) {
   const jit::EntryMetadata m = sample_metadata();
-  const std::string good = jit::serialize_entry(m, kObject);
+  const std::string good = jit::serialize_entry(m, {kObject});
   for (size_t i = 0; i < good.size(); ++i) {
     for (int bit = 0; bit < 8; ++bit) {
       std::string bytes = good;
@@ -172,7 +172,7 @@ TEST(DiskCache, ListsEntriesAndClearsOnlyItsOwnFiles) {
     if (e.metadata) {
       ++valid;
       EXPECT_EQ(*e.metadata, m);
-      EXPECT_EQ(e.bytes, jit::serialize_entry(m, kObject).size());
+      EXPECT_EQ(e.bytes, jit::serialize_entry(m, {kObject}).size());
     } else {
       EXPECT_NE(e.problem.find("not a flashjit cache entry"), std::string::npos) << e.problem;
     }

@@ -151,7 +151,7 @@ const Damage kDamages[] = {
     {"unlinkable_object", "does not link",
      [](const std::string& good, const auto& m) {
        // Consistent metadata and checksum around bytes that are no object file.
-       return jit::serialize_entry(m, std::string(4096, '\x55'));
+       return jit::serialize_entry(m, {std::string(4096, '\x55')});
      }},
 };
 
