@@ -87,6 +87,9 @@ constexpr int64_t kMaxPackBytes = 2 << 20;
 bool packs_a(const Operand& a) { return !a.ones && a.col_stride != 1; }
 // B must be contiguous along columns for vector loads; otherwise each tile gathers its panel.
 bool gathers_b(const Operand& b) { return b.col_stride != 1; }
+// An output strided along columns (the image layout's dx) is accumulated in a tile-sized stack
+// buffer and written out transposed once the tile is done.
+bool transposes_out(const Operand& out) { return out.col_stride != 1; }
 
 void validate(const AttentionSpec& spec, const Gemm& g, const ProjectionSchedule& s) {
   if (spec.channels <= 0 || spec.seq_len <= 0)
@@ -97,10 +100,20 @@ void validate(const AttentionSpec& spec, const Gemm& g, const ProjectionSchedule
     throw InvalidArgument("gradient GEMM schedule: expected every size >= 1");
   if (!g.a.ones && g.a.col_stride != 1 && g.a.row_stride != 1)
     throw InvalidArgument("gradient GEMM: expected A contiguous along rows or depth");
+  // The transposed copies move whole vectors along the strided operand's other dimension.
+  const Product& p = g.products.front();
+  if (gathers_b(p.b) && p.b.row_stride != 1)
+    throw InvalidArgument("gradient GEMM: expected B contiguous along columns or depth");
+  if (transposes_out(p.out) && p.out.row_stride != 1)
+    throw InvalidArgument("gradient GEMM: expected the output contiguous along rows or columns");
   const GemmTiling t(g.shape, s);
   const int64_t packed = (packs_a(g.a) ? round_up(t.tile_rows, s.lanes) : 0) +
-                         (gathers_b(g.products.front().b) ? round_up(t.tile_cols, s.lanes) : 0);
-  const int64_t bytes = t.k_block * packed * (spec.dtype == DType::F32 ? 4 : 8);
+                         (gathers_b(p.b) ? round_up(t.tile_cols, s.lanes) : 0);
+  const int64_t scratch = transposes_out(p.out)
+                              ? t.tile_rows * round_up(t.tile_cols, s.lanes) *
+                                    static_cast<int64_t>(g.products.size())
+                              : 0;
+  const int64_t bytes = (t.k_block * packed + scratch) * (spec.dtype == DType::F32 ? 4 : 8);
   if (bytes > kMaxPackBytes)
     throw InvalidArgument("gradient GEMM schedule: a tile's packed panels need " +
                           std::to_string(bytes) + " bytes of stack, expected at most " +
@@ -232,6 +245,14 @@ class GradientGemmEmitter {
     const Operand& b_op = g_.products.front().b;
     llvm::Value* a_pack = packs_a(a_op) ? entry_alloca(b, element_, kb * pack_rows_, 64, "a_pack") : nullptr;
     llvm::Value* b_pack = gathers_b(b_op) ? entry_alloca(b, element_, kb * pack_cols_, 64, "b_pack") : nullptr;
+    // The microkernels accumulate into `outs`: the outputs themselves, or each product's stack
+    // scratch [rows][pack_cols_] when its output is strided along columns.
+    std::vector<llvm::Value*> outs;
+    for (unsigned p = 0; p < g_.products.size(); ++p)
+      outs.push_back(transposes_out(g_.products[p].out)
+                         ? static_cast<llvm::Value*>(
+                               entry_alloca(b, element_, rows * pack_cols_, 64, "out_scratch"))
+                         : fn->getArg(2 + 2 * p));
     const int64_t depth = g_.shape.depth;
 
     emit_loop(b, i64(b, 0), fn->getArg(pointers), "batch", [&](llvm::Value* batch) {
@@ -256,10 +277,11 @@ class GradientGemmEmitter {
           llvm::Value* b_k = v.at(fn->getArg(1 + 2 * p),
                                   b.CreateAdd(mul(b, batch, bp.batch_stride), mul(b, k0, bp.row_stride)));
           if (b_pack) {
-            emit_gather(b, v, b_k, bp, b_pack, cols, k_count);
+            emit_transposed_copy(b, v, b_k, bp.col_stride, b_pack, pack_cols_, i64(b, cols),
+                                 k_count);
             b_k = b_pack;
           }
-          Step step{a_k, b_k, fn->getArg(2 + 2 * p), k_count, is_first};
+          Step step{a_k, b_k, outs[p], k_count, is_first};
           const int64_t block_cols = schedule_.col_vectors * lanes_;
           const int64_t full_blocks = cols / block_cols;
           if (full_blocks > 0)
@@ -275,6 +297,10 @@ class GradientGemmEmitter {
         }
       });
     });
+    for (unsigned p = 0; p < g_.products.size(); ++p)
+      if (transposes_out(g_.products[p].out))
+        emit_transposed_copy(b, v, outs[p], pack_cols_, fn->getArg(2 + 2 * p),
+                             g_.products[p].out.col_stride, i64(b, rows), i64(b, cols));
     b.CreateRetVoid();
     return fn;
   }
@@ -291,15 +317,20 @@ class GradientGemmEmitter {
     return gathers_b(bp) ? pack_cols_ : bp.row_stride;
   }
 
+  // Where the microkernels accumulate: the output, or its scratch (rows pack_cols_ apart).
+  int64_t out_row_stride() const {
+    const Operand& out = g_.products.front().out;
+    return transposes_out(out) ? pack_cols_ : out.row_stride;
+  }
+
   void emit_row_blocks(llvm::IRBuilderBase& b, VectorOps& v, const Step& s, llvm::Value* col,
                        int64_t rows, int64_t vectors, int last_active) {
-    const Operand& out = g_.products.front().out;
     llvm::Value* b_col = v.at(s.b, col);
-    llvm::Value* out_col = v.at(s.out, mul(b, col, out.col_stride));
+    llvm::Value* out_col = v.at(s.out, col);
     auto call = [&](int64_t block_rows, llvm::Value* row) {
       llvm::Value* a_row = g_.a.ones ? s.a : v.at(s.a, mul(b, row, a_row_stride()));
       b.CreateCall(microkernel(block_rows, vectors, last_active),
-                   {a_row, b_col, v.at(out_col, mul(b, row, out.row_stride)), s.k_count, s.is_first});
+                   {a_row, b_col, v.at(out_col, mul(b, row, out_row_stride())), s.k_count, s.is_first});
     };
     const int64_t block = schedule_.row_block;
     const int64_t full_blocks = rows / block;
@@ -326,22 +357,48 @@ class GradientGemmEmitter {
     });
   }
 
-  // dst[k][c] = B(k, c) for c < count, one element at a time: B is strided along columns. Only
-  // the image layout's dy as the B of dWo and dbo comes here; tiles spanning all rows amortise it.
-  void emit_gather(llvm::IRBuilderBase& b, VectorOps& v, llvm::Value* src, const Operand& op,
-                   llvm::Value* dst, int64_t count, llvm::Value* k_count) {
-    emit_loop(b, i64(b, 0), i64(b, count), "gather", [&](llvm::Value* c) {
-      llvm::Value* from = v.at(src, mul(b, c, op.col_stride));
-      emit_loop(b, i64(b, 0), k_count, "gather.k", [&](llvm::Value* k) {
-        llvm::Value* value = b.CreateLoad(element_, v.at(from, mul(b, k, op.row_stride)));
-        b.CreateStore(value, v.at(dst, b.CreateAdd(mul(b, k, pack_cols_), c)));
-      });
+  // dst[j * dst_stride + i] = src[i * src_stride + j] for i < m, j < n: lanes x lanes blocks
+  // transposed in registers, one block per loop iteration (unrolled, the shuffles would multiply
+  // the compile time). Gathers a B panel strided along columns (the image layout's dy, columns
+  // N apart, into [k][c]) and writes a strided output's scratch out (into the image layout's dx):
+  // a scalar copy per element cost a tenth of the GEMM, and scattering each accumulator's lanes
+  // to 16 lines N elements apart made the image layout's dx GEMM nine times slower.
+  void emit_transposed_copy(llvm::IRBuilderBase& b, VectorOps& v, llvm::Value* src,
+                            int64_t src_stride, llvm::Value* dst, int64_t dst_stride,
+                            llvm::Value* m, llvm::Value* n) {
+    auto* lanes = i64(b, lanes_);
+    auto* blocks_j = b.CreateUDiv(b.CreateAdd(n, i64(b, lanes_ - 1)), lanes);
+    auto* blocks = b.CreateMul(b.CreateUDiv(b.CreateAdd(m, i64(b, lanes_ - 1)), lanes), blocks_j);
+    // Lanes past m or n are neither read nor written; their addresses are clamped into the
+    // buffers all the same.
+    auto active = [&](llvm::Value* index, llvm::Value* bound, llvm::Value* count,
+                      llvm::Value* first) {
+      return b.CreateSelect(b.CreateICmpULT(index, bound), b.CreateSub(count, first), i64(b, 0));
+    };
+    auto last = [&](llvm::Value* count, llvm::Value* index) {
+      return b.CreateBinaryIntrinsic(llvm::Intrinsic::umin, index, b.CreateSub(count, i64(b, 1)));
+    };
+    emit_loop(b, i64(b, 0), blocks, "transpose", [&](llvm::Value* block) {
+      auto* i0 = b.CreateMul(b.CreateUDiv(block, blocks_j), lanes);
+      auto* j0 = b.CreateMul(b.CreateURem(block, blocks_j), lanes);
+      std::vector<llvm::Value*> rows;
+      for (int64_t r = 0; r < lanes_; ++r) {
+        auto* i = b.CreateAdd(i0, i64(b, r));
+        auto* from = v.at(src, b.CreateAdd(mul(b, last(m, i), src_stride), j0));
+        rows.push_back(v.load_first(from, active(i, m, n, j0)));
+      }
+      const std::vector<llvm::Value*> columns = v.transpose(rows);
+      for (int64_t c = 0; c < lanes_; ++c) {
+        auto* j = b.CreateAdd(j0, i64(b, c));
+        auto* to = v.at(dst, b.CreateAdd(mul(b, last(n, j), dst_stride), i0));
+        v.store_first(columns[static_cast<size_t>(c)], to, active(j, n, m, i0));
+      }
     });
   }
 
   // rows x vectors accumulators over k_count steps: B vectors loaded, A broadcast. They start at
-  // zero on the first k block of the first batch element and from `out` after that. Outputs
-  // strided along columns (the image layout's dx) are gathered and scattered.
+  // zero on the first k block of the first batch element and from `out` (rows out_row_stride()
+  // apart, contiguous along columns) after that.
   // Params: a, b, out, k_count, is_first.
   llvm::Function* microkernel(int64_t rows, int64_t vectors, int last_active) {
     auto key = std::make_tuple(rows, vectors, last_active);
@@ -362,46 +419,21 @@ class GradientGemmEmitter {
     llvm::Value* out = fn->getArg(2);
     llvm::Value* k_count = fn->getArg(3);
     llvm::Value* is_first = fn->getArg(4);
-    const Operand& out_op = g_.products.front().out;
-    const bool strided_out = out_op.col_stride != 1;
-
     auto active_lanes = [&](int64_t vec) {
       return vec == vectors - 1 ? last_active : lanes_;
     };
-    auto load_b = [&](llvm::Value* p, int64_t vec) {
+    // B rows and output rows (contiguous along columns) hold `active_lanes` real columns.
+    auto load_part = [&](llvm::Value* p, int64_t vec) {
       return active_lanes(vec) < lanes_ ? v.load_first(p, active_lanes(vec)) : v.load(p);
     };
-    auto out_at = [&](int64_t row, int64_t col) {
-      return v.at(out, row * out_op.row_stride + col * out_op.col_stride);
-    };
-    // Outputs strided along columns go through a gather / scatter of the vector's lanes: one
-    // instruction each where the target has them, and far less IR than a lane-by-lane copy.
-    const llvm::Align element_align(element_->getPrimitiveSizeInBits() / 8);
-    auto lane_pointers = [&](int64_t row, int64_t vec) {
-      std::vector<llvm::Constant*> offsets;
-      for (int l = 0; l < lanes_; ++l)
-        offsets.push_back(b.getInt64(static_cast<uint64_t>(
-            row * out_op.row_stride + (vec * lanes_ + std::min(l, active_lanes(vec) - 1)) * out_op.col_stride)));
-      return b.CreateGEP(element_, out, llvm::ConstantVector::get(offsets));
-    };
-    auto lane_mask = [&](int64_t vec) {
-      std::vector<llvm::Constant*> bits;
-      for (int l = 0; l < lanes_; ++l) bits.push_back(b.getInt1(l < active_lanes(vec)));
-      return llvm::ConstantVector::get(bits);
-    };
-    auto load_out = [&](int64_t row, int64_t vec) -> llvm::Value* {
-      if (!strided_out) return load_b(out_at(row, vec * lanes_), vec);
-      return b.CreateMaskedGather(v.type(), lane_pointers(row, vec), element_align, lane_mask(vec),
-                                  v.constant(0.0));
+    auto out_at = [&](int64_t row, int64_t vec) {
+      return v.at(out, row * out_row_stride() + vec * lanes_);
     };
     auto store_out = [&](llvm::Value* value, int64_t row, int64_t vec) {
-      if (strided_out) {
-        b.CreateMaskedScatter(value, lane_pointers(row, vec), element_align, lane_mask(vec));
-      } else if (active_lanes(vec) < lanes_) {
-        v.store_first(value, out_at(row, vec * lanes_), active_lanes(vec));
-      } else {
-        v.store(value, out_at(row, vec * lanes_));
-      }
+      if (active_lanes(vec) < lanes_)
+        v.store_first(value, out_at(row, vec), active_lanes(vec));
+      else
+        v.store(value, out_at(row, vec));
     };
 
     const int64_t count = rows * vectors;
@@ -413,14 +445,14 @@ class GradientGemmEmitter {
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t j = 0; j < vectors; ++j) {
         llvm::Value* start = v.constant(0.0);
-        if (accumulates) start = b.CreateSelect(is_first, start, load_out(r, j));
+        if (accumulates) start = b.CreateSelect(is_first, start, load_part(out_at(r, j), j));
         v.store(start, acc_at(r * vectors + j), 64);
       }
 
     emit_loop(b, b.getInt64(0), k_count, "k", [&](llvm::Value* k) {
       llvm::Value* b_k = v.at(bmat, mul(b, k, b_k_stride()));
       std::vector<llvm::Value*> bv;
-      for (int64_t j = 0; j < vectors; ++j) bv.push_back(load_b(v.at(b_k, j * lanes_), j));
+      for (int64_t j = 0; j < vectors; ++j) bv.push_back(load_part(v.at(b_k, j * lanes_), j));
       llvm::Value* a_k = g_.a.ones ? nullptr : v.at(a, mul(b, k, a_k_stride()));
       for (int64_t r = 0; r < rows; ++r) {
         llvm::Value* av = g_.a.ones ? nullptr : v.broadcast(v.at(a_k, r * a_row_stride()));
