@@ -36,6 +36,7 @@ struct BenchFlags {
   int reps = BenchOptions{}.reps;
   int warmup = BenchOptions{}.warmup;
   std::string dtype = "f32";
+  std::string layout = "sequence";
   std::string sweep = "320:8:8,16,32,64";
   std::string json;
   std::string plot;
@@ -86,6 +87,7 @@ BenchOptions resolve(const BenchFlags& f) {
   o.reps = f.reps;
   o.warmup = f.warmup;
   o.dtype = f.dtype == "f64" ? DType::F64 : DType::F32;
+  o.layout = f.layout == layout_flag(Layout::Image) ? Layout::Image : Layout::Sequence;
   o.sweep = parse_sweep(f.sweep);
   o.peer = f.peer;
   o.peers_dir = f.peers_dir;
@@ -147,6 +149,10 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--reps", flags->reps, "Timed runs per measurement")->capture_default_str()->check(integer_in(1, 1000000));
   cmd->add_option("--warmup", flags->warmup, "Untimed runs before them")->capture_default_str()->check(integer_in(0, 1000000));
   cmd->add_option("--dtype", flags->dtype, "Element type")->capture_default_str()->check(CLI::IsMember({"f32", "f64"}));
+  cmd->add_option("--layout", flags->layout,
+                  "Layer input layout: sequence [B,S*S,C] (what ONNX Runtime's attention takes) or image [B,C,S,S]")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"sequence", "image"}));
   cmd->add_option("--sweep", flags->sweep,
                   "Time and peak memory as N grows: C:H:S1,S2,... (flash and standard paths), or none")
       ->capture_default_str()

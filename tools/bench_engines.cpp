@@ -108,14 +108,14 @@ const char* to_string(BenchPart part) {
   return "?";
 }
 
-AttentionSpec bench_spec(const BenchShape& shape, DType dtype, AttentionKind path) {
+AttentionSpec bench_spec(const BenchShape& shape, DType dtype, Layout layout, AttentionKind path) {
   AttentionSpec spec;
   spec.channels = shape.channels;
   spec.heads = shape.heads;
   spec.seq_len = shape.tokens();
   spec.causal = shape.causal;
   spec.dtype = dtype;
-  spec.layout = Layout::Sequence;
+  spec.layout = layout;
   spec.kind = path;
   return spec;
 }

@@ -39,7 +39,7 @@ enum class BenchPart { Core, Layer, Backward };
 const char* to_string(BenchPart part);
 
 // The layer in the sequence layout [B][N][C] (as the ONNX Runtime peer takes it), forced onto `path`.
-AttentionSpec bench_spec(const BenchShape& shape, DType dtype, AttentionKind path);
+AttentionSpec bench_spec(const BenchShape& shape, DType dtype, Layout layout, AttentionKind path);
 
 // The JIT-compiled plans of one spec, shared by its core, layer and backward runs: the forward
 // (what the layer's compile() builds) and, when asked for, the backward as a second plan.

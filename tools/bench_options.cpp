@@ -28,6 +28,8 @@ std::vector<EngineChoice> parse_engine_list(const std::string& text) {
   return engines;
 }
 
+const char* layout_flag(Layout layout) { return layout == Layout::Image ? "image" : "sequence"; }
+
 std::vector<BenchPart> parse_parts(const std::string& text) {
   if (text == "core") return {BenchPart::Core};
   if (text == "layer") return {BenchPart::Layer};

@@ -19,6 +19,9 @@ std::vector<EngineChoice> parse_engine_list(const std::string& text);
 // "core", "layer", "both" (core and layer), "backward" or "all" (the three).
 std::vector<BenchPart> parse_parts(const std::string& text);
 
+// The --layout spelling of a layout: "sequence" or "image".
+const char* layout_flag(Layout layout);
+
 // The reference engine is scalar and single-threaded: beyond this many tokens a run takes minutes,
 // so it is measured there only when --engines names it.
 inline constexpr int64_t kReferenceMaxTokens = 256;
@@ -33,6 +36,7 @@ struct BenchOptions {
   int reps = 7;  // as the ONNX Runtime peer times itself
   int warmup = 2;
   DType dtype = DType::F32;
+  Layout layout = Layout::Sequence;  // of the layer and backward parts; the core has none
   SweepSpec sweep;
   bool peer = false;
   std::string peers_dir;

@@ -97,7 +97,7 @@ nlohmann::json config_json(const BenchOptions& o) {
           {"reps", o.reps},
           {"warmup", o.warmup},
           {"dtype", to_string(o.dtype)},
-          {"layout", "sequence"},
+          {"layout", layout_flag(o.layout)},
           {"sweep", {{"channels", o.sweep.channels}, {"heads", o.sweep.heads}, {"spatial", o.sweep.spatial}}},
           {"peer", o.peer}};
 }

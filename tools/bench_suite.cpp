@@ -32,7 +32,8 @@ int64_t probe_in_fresh_process(const BenchOptions& o, const EngineChoice& engine
                                const BenchShape& shape) {
   const ProcessResult probe = run_process({std::filesystem::read_symlink("/proc/self/exe").string(), "bench",
                                            "--memory-probe", engine.name(), "--part", to_string(part), "--shape",
-                                           shape.text(), "--dtype", to_string(o.dtype), "--batch",
+                                           shape.text(), "--dtype", to_string(o.dtype), "--layout",
+                                           layout_flag(o.layout), "--batch",
                                            std::to_string(o.batch), "--threads", std::to_string(o.threads)});
   int64_t bytes = -1;
   const char* end = probe.out.data() + probe.out.size();
@@ -54,9 +55,9 @@ class SuiteRunner {
   void measure(const BenchShape& shape, Series series, bool time, bool memory) {
     // Memory probes build their own data in their own process.
     std::optional<BenchData<T>> data;
-    if (time) data.emplace(bench_spec(shape, options_.dtype, AttentionKind::Flash), options_.batch);
+    if (time) data.emplace(bench_spec(shape, options_.dtype, options_.layout, AttentionKind::Flash), options_.batch);
     for (AttentionKind path : {AttentionKind::Flash, AttentionKind::Standard}) {
-      const AttentionSpec spec = bench_spec(shape, options_.dtype, path);
+      const AttentionSpec spec = bench_spec(shape, options_.dtype, options_.layout, path);
       for (const EngineChoice& engine : options_.engines) {
         if (engine.path != path) continue;
         if (!options_.runs(engine, shape.tokens())) {
@@ -197,7 +198,7 @@ class PrivateKernelCache {
 
 template <typename T>
 int64_t probe_here(const BenchOptions& o, const EngineChoice& engine, BenchPart part, const BenchShape& shape) {
-  const AttentionSpec spec = bench_spec(shape, o.dtype, engine.path);
+  const AttentionSpec spec = bench_spec(shape, o.dtype, o.layout, engine.path);
   BenchData<T> data(spec, o.batch);
   std::optional<JitBuild> jit;
   if (engine.kind == EngineKind::Jit) jit = build_jit(spec, nullptr, part == BenchPart::Backward);

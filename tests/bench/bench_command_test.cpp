@@ -172,6 +172,21 @@ TEST_F(BenchCommand, DoubleRunsComparedWithTheDoublePeak) {
   EXPECT_EQ(report["peak"]["gflops"], report["peak"]["f64_gflops"]);
 }
 
+TEST_F(BenchCommand, LayoutReachesTheLayerItTimes) {
+  // The plan the JIT builds names its spec, layout included; FLASHJIT_DUMP_DIR writes it out.
+  for (const std::string layout : {"image", "sequence"}) {
+    const fs::path dump = dir_ / ("dump_" + layout);
+    setenv("FLASHJIT_DUMP_DIR", dump.c_str(), 1);
+    const nlohmann::json report =
+        run_json(kFast + " --shape 8:2:4 --engines jit --part layer --sweep none --layout " + layout);
+    unsetenv("FLASHJIT_DUMP_DIR");
+    EXPECT_EQ(report["config"]["layout"], layout);
+    EXPECT_EQ(of_kind(report, "time").size(), 1u);
+    const std::string key = layout == "image" ? "_image_" : "_seq_";
+    EXPECT_NE(read_text((dump / "plan.txt").string()).find("c8_h2_n16_f32" + key), std::string::npos) << layout;
+  }
+}
+
 TEST_F(BenchCommand, PeerRecordsJoinTheRun) {
   // A stand-in for run_ort_suite.sh: it is called with the thread count and the shapes.
   const fs::path script = dir_ / "run_ort_suite.sh";
@@ -260,6 +275,7 @@ TEST(BenchCommandErrors, BadValuesExitTwoWithOneLine) {
   expect_usage_error("bench --batch -2", "--batch: expected an integer >= 1, got '-2'");
   expect_usage_error("bench --threads 0", "--threads: expected an integer in [1, 1024], got '0'");
   expect_usage_error("bench --dtype f16", "f16");
+  expect_usage_error("bench --layout nhwc", "nhwc");
   expect_usage_error("bench --sweep 320:8", "--sweep: expected C:H:S1,S2,...");
   expect_usage_error("bench --plot out.png", "--json");
   expect_usage_error("bench --bogus", "--bogus");
