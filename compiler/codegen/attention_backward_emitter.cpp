@@ -103,6 +103,15 @@ struct Shape {
   int64_t key_blocks() const { return full_key_blocks + (tail_keys > 0 ? 1 : 0); }
   // With key parts, each part accumulates dq into its own [N][C] partial, summed after.
   int64_t dq_stride() const { return parts > 1 ? channels : 3 * channels; }
+  // Part p takes key blocks [first_block(p), first_block(p + 1)): the tail block, if any,
+  // always falls to the last part.
+  int64_t first_block(int64_t p) const { return p * key_blocks() / parts; }
+  // The first query whose dq row part p writes: the rest of its partial is never written, and the
+  // dq sum leaves it out. Under the causal mask a key block is seen from its first key on.
+  int64_t first_dq_row(int64_t p) const {
+    if (first_block(p) == first_block(p + 1)) return n;  // an empty part
+    return causal ? std::min(n, first_block(p) * key_block) : 0;
+  }
 };
 
 // A block of keys: the first, how many are real (the rest of its vectors are masked) and how many
@@ -111,6 +120,7 @@ struct KeyBlock {
   llvm::Value* first;
   int64_t valid;
   int64_t vectors;
+  llvm::Value* fresh;  // i1: the part's first block, whose dq accumulators start at 0
 };
 
 using Tile = std::vector<std::vector<llvm::Value*>>;  // [query in step][key vector]
@@ -185,7 +195,9 @@ class AttentionBackwardEmitter {
   }
 
   // Tile = (batch, head) * parts + part, so a head's heaviest part (the first: in causal
-  // attention the most queries see its keys) comes first and the lightest tiles come last.
+  // attention the most queries see its keys) comes first and the lightest tiles come last. Two
+  // threads take the parts of one head at once and share its query rows in L3: running them on
+  // different heads (part-major tile order) was 9% slower here.
   void emit_tile(llvm::Value* tile) {
     auto* part = b_.CreateURem(tile, i64(s_.parts));
     auto* bh = b_.CreateUDiv(tile, i64(s_.parts));
@@ -209,29 +221,29 @@ class AttentionBackwardEmitter {
                    : dkv_head_;
 
     prepare_queries();
-    // Part p takes key blocks [p * blocks / parts, (p + 1) * blocks / parts): the tail block, if
-    // any, always falls to the last part.
+    // Shape::first_block at run time.
     const int64_t kb = s_.key_block, blocks = s_.key_blocks();
     auto* first_block = b_.CreateUDiv(mul(part, blocks), i64(s_.parts));
     auto* end_block = b_.CreateUDiv(mul(add(part, 1), blocks), i64(s_.parts));
+    auto fresh = [&](llvm::Value* block) { return b_.CreateICmpEQ(block, first_block); };
     if (s_.full_key_blocks > 0)
       emit_loop(b_, first_block,
                 b_.CreateBinaryIntrinsic(llvm::Intrinsic::umin, end_block, i64(s_.full_key_blocks)),
                 "key_block", [&](llvm::Value* block) {
-                  key_block(KeyBlock{mul(block, kb), kb, s_.key_vectors});
+                  key_block(KeyBlock{mul(block, kb), kb, s_.key_vectors, fresh(block)});
                 });
     if (s_.tail_keys > 0)
       emit_if(b_, b_.CreateICmpEQ(end_block, i64(blocks)), "tail_block", [&] {
-        key_block(KeyBlock{i64(s_.full_key_blocks * kb), s_.tail_keys,
-                           (s_.tail_keys + s_.lanes - 1) / s_.lanes});
+        auto* block = i64(s_.full_key_blocks);
+        key_block(KeyBlock{mul(block, kb), s_.tail_keys, (s_.tail_keys + s_.lanes - 1) / s_.lanes,
+                           fresh(block)});
       }, nullptr);
   }
 
   // delta[i] = sum over the head's dims of dattn[i][dim] * o[dim][i] (each part keeps its own
-  // copy, so parts never write the same memory), and the part's dq columns cleared for its key
-  // blocks to accumulate into. O(N * head_dim) scalar work per part, 2% of the kernel at the
-  // headline, nearly all of it the clears' cache misses (a vectorised row sum, lanes queries at
-  // a time through a transpose, did not shrink it).
+  // copy, so parts never write the same memory). O(N * head_dim) scalar work per part. The part's
+  // dq columns are not cleared: its first key block starts them at 0 (clearing them here cost
+  // 1% of the kernel per part in cache misses).
   void prepare_queries() {
     constexpr int64_t kChains = 4;  // partial sums, rather than one chain of dependent adds
     emit_loop(b_, i64(0), i64(s_.n), "delta", [&](llvm::Value* i) {
@@ -246,14 +258,7 @@ class AttentionBackwardEmitter {
       }
       b_.CreateStore(b_.CreateFAdd(b_.CreateFAdd(sums[0], sums[1]), b_.CreateFAdd(sums[2], sums[3])),
                      vec_.at(delta_head_, i));
-      clear_dq_row(i);
     });
-  }
-
-  void clear_dq_row(llvm::Value* i) {
-    auto* dq_row = vec_.at(dq_head_, mul(i, s_.dq_stride()));
-    for (int64_t hv = 0; hv < s_.head_vectors; ++hv)
-      vec_.store_first(vec_.constant(0.0), vec_.at(dq_row, hv * s_.lanes), head_lanes(hv));
   }
 
   // Lanes of head vector hv that hold head dimensions (all but in a partial last vector).
@@ -523,11 +528,16 @@ class AttentionBackwardEmitter {
       b_.CreateStore(init, slot);
       return slot;
     };
+    // The dq row so far: 0 in the part's first block, which writes every row its later blocks
+    // read (a later block sees no query the first does not).
+    auto so_far = [&](llvm::Value* loaded) {
+      return b_.CreateSelect(block.fresh, vec_.constant(0.0), loaded);
+    };
     for (int64_t qi = 0; qi < count; ++qi) {
       for (int64_t hv = hv0; hv < hv0 + width; ++hv) {
         rows.push_back(vec_.at(dq_head_, add(mul(add(first, qi), s_.dq_stride()), hv * s_.lanes)));
-        slots.push_back(new_slot(partial(hv) ? vec_.load_first(rows.back(), static_cast<int>(tail))
-                                              : vec_.load(rows.back())));
+        slots.push_back(new_slot(so_far(partial(hv) ? vec_.load_first(rows.back(), static_cast<int>(tail))
+                                                    : vec_.load(rows.back()))));
       }
       if (packed) tail_slots.push_back(new_slot(vec_.constant(0.0)));
     }
@@ -614,7 +624,7 @@ class AttentionBackwardEmitter {
           terms.push_back(b_.CreateShuffleVector(sums, pick));
         }
         auto* row = vec_.at(dq_head_, add(mul(add(first, qi), s_.dq_stride()), s_.tail_start()));
-        terms.push_back(vec_.load_first(row, static_cast<int>(tail)));
+        terms.push_back(so_far(vec_.load_first(row, static_cast<int>(tail))));
         vec_.store_first(vec_.sum_of(terms), row, static_cast<int>(tail));
       }
     }
@@ -748,9 +758,11 @@ void emit_dq_sum_kernel(llvm::Module& module, const AttentionSpec& spec,
   auto i64 = [&](int64_t v) { return b.getInt64(static_cast<uint64_t>(v)); };
   const int64_t n = spec.seq_len, c = spec.channels, parts = schedule.key_parts;
   const int64_t row_tiles = (n + kSumRows - 1) / kSumRows;
-  const ScratchLayout scratch = ScratchLayout::of(spec, schedule);
+  const Shape shape = Shape::of(spec, schedule, target);
+  const ScratchLayout& scratch = shape.scratch;
   const int64_t full = c / schedule.lanes, tail = c % schedule.lanes;
-  // Tile (b, row tile): dq[b][i][0, C) = sum over the parts of partial[b][part][i][0, C).
+  // Tile (b, row tile): dq[b][i][0, C) = sum over the parts of partial[b][part][i][0, C), of the
+  // parts that wrote row i.
   emit_loop(b, body.tile_begin, body.tile_end, "tile", [&](llvm::Value* tile) {
     auto* batch = b.CreateUDiv(tile, i64(row_tiles));
     auto* first = b.CreateMul(b.CreateURem(tile, i64(row_tiles)), i64(kSumRows));
@@ -767,9 +779,16 @@ void emit_dq_sum_kernel(llvm::Module& module, const AttentionSpec& spec,
         std::vector<llvm::Value*> terms;
         for (int64_t p = 0; p < parts; ++p) {
           auto* at = vec.at(part_row, b.CreateAdd(column, i64(p * n * c)));
-          terms.push_back(active < schedule.lanes ? vec.load_first(at, active) : vec.load(at));
+          const int64_t first = shape.first_dq_row(p);
+          if (first >= n) continue;
+          if (first == 0) {
+            terms.push_back(active < schedule.lanes ? vec.load_first(at, active) : vec.load(at));
+          } else {
+            auto* written = b.CreateICmpUGE(row, i64(first));
+            terms.push_back(vec.load_first(at, b.CreateSelect(written, i64(active), i64(0))));
+          }
         }
-        return vec.sum_of(terms);
+        return terms.empty() ? vec.constant(0.0) : vec.sum_of(terms);
       };
       emit_unrolled_loop(b, full, 4, "column", [&](llvm::Value* v) {
         auto* column = b.CreateMul(v, i64(schedule.lanes));
