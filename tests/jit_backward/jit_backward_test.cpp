@@ -286,8 +286,9 @@ TEST(BackwardPlan, ListsTheBackwardKernelsAfterTheForward) {
   const BackwardWorkspaceSizes sizes = plan.backward_workspace_elements(3);
   EXPECT_EQ(sizes.dattn, 3 * 50 * 64);
   EXPECT_EQ(sizes.dqkv, 3 * 3 * 50 * 64);
-  // Per batch item: a delta row per head and part, then a dq partial [N][C] per part.
-  EXPECT_EQ(sizes.delta, 3 * (2 * parts * 50 + parts * 50 * 64));
+  // Per batch item: a delta row per head and part, a dq partial [N][C] per part, then each
+  // tile's copies of its head's q and dattn rows: two [N][C] per part.
+  EXPECT_EQ(sizes.delta, 3 * (2 * parts * 50 + parts * 50 * 64 + 2 * parts * 50 * 64));
   EXPECT_EQ(sizes.wt, 4 * 64 * 64);
 }
 
