@@ -39,13 +39,12 @@ constexpr int64_t kDqAccumulators = 16;
 int element_bits(DType dtype) { return dtype == DType::F32 ? 32 : 64; }
 
 // The `delta` scratch of one batch item: [H][parts][N] row sums; with more than one part the
-// parts' dq partials [parts][H][N][head_dim]; then each tile's copies of its head's q and dattn
-// rows, [H][parts][N][head_dim] each. Head-major, so that a tile's walk over the queries reads
+// parts' dq partials [parts][H][N][head_dim]; then each tile's copy of its head's q rows,
+// [H][parts][N][head_dim]. Head-major, as dattn is, so that a tile's walk over the queries reads
 // and writes consecutive memory. Throws InvalidArgument on overflow.
 struct ScratchLayout {
   int64_t partials_at;  // the row sums' elements, where the partials start
-  int64_t queries_at;   // where the q copies start; the dattn copies follow them
-  int64_t copies;       // elements of the q copies (and of the dattn copies)
+  int64_t queries_at;   // where the q copies start
   int64_t per_batch;
 
   static ScratchLayout of(const AttentionSpec& spec, const AttentionSchedule& schedule) {
@@ -56,9 +55,7 @@ struct ScratchLayout {
     const int64_t partials = parts > 1 ? checked_mul(parts, per_part, "dq partials parts*N*C") : 0;
     const int64_t copies = checked_mul(parts, per_part, "query copies parts*N*C");
     const int64_t queries_at = checked_add(deltas, partials, "attention backward scratch");
-    return {deltas, queries_at, copies,
-            checked_add(queries_at, checked_mul(copies, 2, "query copies"),
-                        "attention backward scratch")};
+    return {deltas, queries_at, checked_add(queries_at, copies, "attention backward scratch")};
   }
 };
 
@@ -214,7 +211,8 @@ class AttentionBackwardEmitter {
     q_head_ = vec_.at(q_, head_offset);
     k_head_ = vec_.at(k_, head_offset);
     v_head_ = vec_.at(v_, head_offset);
-    dattn_head_ = vec_.at(dattn_, head_offset);
+    // dattn is head-major ([B][H][N][head_dim], as the dattn GEMM writes it).
+    dattn_head_ = vec_.at(dattn_, add(mul(b, s_.n * s_.channels), mul(h, s_.n * s_.head_dim)));
     o_head_ = vec_.at(o_, add(mul(b, s_.channels * s_.n), mul(h, s_.head_dim * s_.n)));
     lse_head_ = vec_.at(lse_, mul(bh, s_.n));
     dkv_head_ = vec_.at(dqkv_, add(mul(b, 3 * s_.n * s_.channels), mul(h, s_.head_dim)));
@@ -225,7 +223,6 @@ class AttentionBackwardEmitter {
     const int64_t rows = s_.n * s_.head_dim;  // of one head
     auto* queries = vec_.at(scratch, i64(s_.scratch.queries_at));
     q_copy_ = vec_.at(queries, mul(head_part, rows));
-    dattn_copy_ = vec_.at(queries, add(mul(head_part, rows), s_.scratch.copies));
     dq_head_ = s_.parts > 1
                    ? vec_.at(scratch, add(i64(s_.scratch.partials_at),
                                           mul(add(mul(part, s_.heads), h), rows)))
@@ -251,19 +248,18 @@ class AttentionBackwardEmitter {
       }, nullptr);
   }
 
-  // delta[i] = sum over the head's dims of dattn[i][dim] * o[dim][i], and the tile's copies of its
-  // head's q and dattn rows (each part keeps its own, so parts never write the same memory).
-  // O(N * head_dim) work per part. The key blocks then walk the copies, 160 consecutive bytes a
-  // query at the headline, where the rows themselves sit a channel stride apart, each across 3-4
-  // cache lines that needed software prefetches: the kernel 6% faster. The part's dq rows are not
-  // cleared: its first key block starts them at 0 (clearing them here cost 1% of the kernel per
-  // part in cache misses).
+  // delta[i] = sum over the head's dims of dattn[i][dim] * o[dim][i], and the tile's copy of its
+  // head's q rows (each part keeps its own, so parts never write the same memory). O(N * head_dim)
+  // work per part. The key blocks then walk the copy and dattn, 160 consecutive bytes a query at
+  // the headline each, where q's rows sit a channel stride apart, across 3-4 cache lines that
+  // needed software prefetches (and so did dattn's before the dattn GEMM wrote it head-major):
+  // the kernel 6% faster. The part's dq rows are not cleared: its first key block starts them
+  // at 0 (clearing them here cost 1% of the kernel per part in cache misses).
   void prepare_queries() {
     constexpr int64_t kChains = 4;  // partial sums, rather than one chain of dependent adds
     emit_loop(b_, i64(0), i64(s_.n), "prepare", [&](llvm::Value* i) {
-      auto* dattn_row = vec_.at(dattn_head_, mul(i, s_.channels));
+      auto* dattn_row = vec_.at(dattn_head_, mul(i, s_.head_dim));
       copy_row(vec_.at(q_head_, mul(i, s_.channels)), vec_.at(q_copy_, mul(i, s_.head_dim)));
-      copy_row(dattn_row, vec_.at(dattn_copy_, mul(i, s_.head_dim)));
       auto* o_column = vec_.at(o_head_, i);
       std::vector<llvm::Value*> sums(kChains, vec_.scalar_constant(0.0));
       for (int64_t dim = 0; dim < s_.head_dim; ++dim) {
@@ -386,7 +382,7 @@ class AttentionBackwardEmitter {
     std::vector<llvm::Value*> q_rows, dattn_rows;
     for (int64_t qi = 0; qi < count; ++qi) {
       q_rows.push_back(vec_.at(q_copy_, mul(add(first, qi), s_.head_dim)));
-      dattn_rows.push_back(vec_.at(dattn_copy_, mul(add(first, qi), s_.head_dim)));
+      dattn_rows.push_back(vec_.at(dattn_head_, mul(add(first, qi), s_.head_dim)));
     }
     const Tile p_ds = scores_and_dp(block, q_rows, dattn_rows, first, count, diagonal);
     accumulate_key_gradients(block, q_rows, dattn_rows, p_ds, first, count, diagonal);
@@ -397,7 +393,7 @@ class AttentionBackwardEmitter {
   // strides apart, so across a page nearly every row, which the hardware prefetchers do not
   // follow, and revisited once per key block, long after they left L2. Without this each step
   // waited on L3 for the rows its dq accumulators start from (backward 15% slower, when q and
-  // dattn were read in place too). The copies and the partials are consecutive rows.
+  // dattn were read in place too). The q copy, dattn and the partials are consecutive rows.
   void prefetch_dq_rows(llvm::Value* first, int64_t count) {
     for (int64_t qi = 0; qi < count; ++qi)
       vec_.prefetch(vec_.at(dq_head_, mul(add(first, qi), s_.dq_stride())), s_.head_dim, true);
@@ -698,8 +694,8 @@ class AttentionBackwardEmitter {
               *ds_ = nullptr, *ktail_ = nullptr;
   // The current tile's head; dkv_head_ is its columns of dqkv, dq_head_ where its part's dq goes
   // (dqkv itself with one part, else the part's partial, rows dq_stride() apart).
-  // The tile's copies of its head's q and dattn rows, [N][head_dim].
-  llvm::Value *q_copy_ = nullptr, *dattn_copy_ = nullptr;
+  // The tile's copy of its head's q rows, [N][head_dim].
+  llvm::Value* q_copy_ = nullptr;
   llvm::Value *q_head_ = nullptr, *k_head_ = nullptr, *v_head_ = nullptr, *dattn_head_ = nullptr,
               *o_head_ = nullptr, *lse_head_ = nullptr, *delta_head_ = nullptr, *dq_head_ = nullptr,
               *dkv_head_ = nullptr;

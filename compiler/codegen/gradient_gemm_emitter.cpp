@@ -26,6 +26,9 @@ struct Operand {
   int64_t row_stride = 0;
   int64_t col_stride = 0;
   bool ones = false;  // A of the bias gradient: every element is 1, no buffer
+  // An output in head-major order when > 0: (row, col) at offset + batch * batch_stride +
+  // (col / head_dim) * rows * head_dim + row * head_dim + col % head_dim, the strides unused.
+  int64_t head_dim = 0;
 };
 
 struct Product {
@@ -51,8 +54,10 @@ Gemm describe(const AttentionSpec& spec, GradientGemm which) {
   g.reduce_batch = gradient_gemm_reduces_batch(which);
   switch (which) {
     case GradientGemm::Attention:
+      // dattn head-major: the attention backward walks one head's rows, consecutively.
       g.a = dy;
-      g.products = {{{ArgField::Wt, 3 * c * c, 0, c, 1}, {ArgField::Dattn, 0, nc, c, 1}}};
+      g.products = {{{ArgField::Wt, 3 * c * c, 0, c, 1},
+                     {ArgField::Dattn, 0, nc, 0, 0, false, spec.head_dim()}}};
       break;
     case GradientGemm::Input:
       g.a = {ArgField::Dqkv, 0, 3 * nc, 3 * c, 1};
@@ -87,9 +92,11 @@ constexpr int64_t kMaxPackBytes = 2 << 20;
 bool packs_a(const Operand& a) { return !a.ones && a.col_stride != 1; }
 // B must be contiguous along columns for vector loads; otherwise each tile gathers its panel.
 bool gathers_b(const Operand& b) { return b.col_stride != 1; }
-// An output strided along columns (the image layout's dx) is accumulated in a tile-sized stack
-// buffer and written out transposed once the tile is done.
-bool transposes_out(const Operand& out) { return out.col_stride != 1; }
+// An output strided along columns (the image layout's dx) or in head-major order is accumulated in
+// a tile-sized stack buffer, written out (transposed, or a head's columns at a time) once the
+// tile is done.
+bool transposes_out(const Operand& out) { return out.head_dim == 0 && out.col_stride != 1; }
+bool out_via_scratch(const Operand& out) { return out.head_dim > 0 || transposes_out(out); }
 
 void validate(const AttentionSpec& spec, const Gemm& g, const ProjectionSchedule& s) {
   if (spec.channels <= 0 || spec.seq_len <= 0)
@@ -109,7 +116,7 @@ void validate(const AttentionSpec& spec, const Gemm& g, const ProjectionSchedule
   const GemmTiling t(g.shape, s);
   const int64_t packed = (packs_a(g.a) ? round_up(t.tile_rows, s.lanes) : 0) +
                          (gathers_b(p.b) ? round_up(t.tile_cols, s.lanes) : 0);
-  const int64_t scratch = transposes_out(p.out)
+  const int64_t scratch = out_via_scratch(p.out)
                               ? t.tile_rows * round_up(t.tile_cols, s.lanes) *
                                     static_cast<int64_t>(g.products.size())
                               : 0;
@@ -169,9 +176,15 @@ class GradientGemmEmitter {
   }
 
   // &op(row, col) of batch element `batch` (null for the ones operand).
+  // A head-major output's pointer is that of its batch element: its tile writes it knowing the
+  // tile's origin.
   llvm::Value* element_at(llvm::IRBuilderBase& b, VectorOps& v, const Operand& op,
                           llvm::Value* batch, llvm::Value* row, llvm::Value* col) {
     if (op.ones) return llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(ctx_));
+    if (op.head_dim > 0) {
+      row = i64(b, 0);
+      col = i64(b, 0);
+    }
     llvm::Value* offset = b.CreateAdd(mul(b, row, op.row_stride), mul(b, col, op.col_stride));
     offset = b.CreateAdd(offset, mul(b, batch, op.batch_stride));
     return v.at(buffers_.at(op.field), b.CreateAdd(offset, i64(b, op.offset)));
@@ -195,6 +208,8 @@ class GradientGemmEmitter {
       args.push_back(element_at(b, v, p.out, batch, row0, col0));
     }
     args.push_back(g_.reduce_batch ? batch_count : i64(b, 1));
+    args.push_back(row0);
+    args.push_back(col0);
 
     const int64_t last_rows = g_.shape.rows - (tiling_.row_tiles - 1) * tiling_.tile_rows;
     const int64_t last_cols = g_.shape.cols - (tiling_.col_tiles - 1) * tiling_.tile_cols;
@@ -232,7 +247,7 @@ class GradientGemmEmitter {
     auto* ptr = llvm::PointerType::getUnqual(ctx_);
     const unsigned pointers = 1 + 2 * static_cast<unsigned>(g_.products.size());
     std::vector<llvm::Type*> params(pointers, ptr);
-    params.push_back(llvm::Type::getInt64Ty(ctx_));
+    params.insert(params.end(), 3, llvm::Type::getInt64Ty(ctx_));  // batch count, row0, col0
     llvm::Function* fn =
         make_function("tile" + std::to_string(rows) + "x" + std::to_string(cols), params, pointers);
     tiles_[key] = fn;
@@ -249,7 +264,7 @@ class GradientGemmEmitter {
     // scratch [rows][pack_cols_] when its output is strided along columns.
     std::vector<llvm::Value*> outs;
     for (unsigned p = 0; p < g_.products.size(); ++p)
-      outs.push_back(transposes_out(g_.products[p].out)
+      outs.push_back(out_via_scratch(g_.products[p].out)
                          ? static_cast<llvm::Value*>(
                                entry_alloca(b, element_, rows * pack_cols_, 64, "out_scratch"))
                          : fn->getArg(2 + 2 * p));
@@ -297,10 +312,16 @@ class GradientGemmEmitter {
         }
       });
     });
-    for (unsigned p = 0; p < g_.products.size(); ++p)
-      if (transposes_out(g_.products[p].out))
-        emit_transposed_copy(b, v, outs[p], pack_cols_, fn->getArg(2 + 2 * p),
-                             g_.products[p].out.col_stride, i64(b, rows), i64(b, cols));
+    for (unsigned p = 0; p < g_.products.size(); ++p) {
+      const Operand& out = g_.products[p].out;
+      llvm::Value* to = fn->getArg(2 + 2 * p);
+      if (out.head_dim > 0)
+        emit_head_major_copy(b, v, outs[p], to, out.head_dim, rows, cols, fn->getArg(pointers + 1),
+                             fn->getArg(pointers + 2));
+      else if (transposes_out(out))
+        emit_transposed_copy(b, v, outs[p], pack_cols_, to, out.col_stride, i64(b, rows),
+                             i64(b, cols));
+    }
     b.CreateRetVoid();
     return fn;
   }
@@ -320,7 +341,7 @@ class GradientGemmEmitter {
   // Where the microkernels accumulate: the output, or its scratch (rows pack_cols_ apart).
   int64_t out_row_stride() const {
     const Operand& out = g_.products.front().out;
-    return transposes_out(out) ? pack_cols_ : out.row_stride;
+    return out_via_scratch(out) ? pack_cols_ : out.row_stride;
   }
 
   void emit_row_blocks(llvm::IRBuilderBase& b, VectorOps& v, const Step& s, llvm::Value* col,
@@ -354,6 +375,37 @@ class GradientGemmEmitter {
       if (const int64_t tail = count % lanes_)
         v.store(v.load_first(v.at(from, full * lanes_), static_cast<int>(tail)),
                 v.at(to, full * lanes_));
+    });
+  }
+
+  // The scratch's rows x cols outputs of the tile at (row0, col0) into the head-major `dst`: per
+  // row, the stretch of each head the tile's columns cover, a vector at a time.
+  void emit_head_major_copy(llvm::IRBuilderBase& b, VectorOps& v, llvm::Value* scratch,
+                            llvm::Value* dst, int64_t head_dim, int64_t rows, int64_t cols,
+                            llvm::Value* row0, llvm::Value* col0) {
+    const int64_t head_elements = g_.shape.rows * head_dim;
+    auto* col_end = b.CreateAdd(col0, i64(b, cols));
+    auto* first_head = b.CreateUDiv(col0, i64(b, head_dim));
+    auto* end_head = b.CreateUDiv(b.CreateAdd(col_end, i64(b, head_dim - 1)), i64(b, head_dim));
+    emit_loop(b, i64(b, 0), i64(b, rows), "head_major_row", [&](llvm::Value* r) {
+      llvm::Value* from_row = v.at(scratch, mul(b, r, pack_cols_));
+      llvm::Value* row = b.CreateAdd(row0, r);
+      emit_loop(b, first_head, end_head, "head", [&](llvm::Value* h) {
+        auto* head_start = mul(b, h, head_dim);
+        auto* begin = b.CreateBinaryIntrinsic(llvm::Intrinsic::umax, head_start, col0);
+        auto* end = b.CreateBinaryIntrinsic(llvm::Intrinsic::umin,
+                                            b.CreateAdd(head_start, i64(b, head_dim)), col_end);
+        llvm::Value* to_row =
+            v.at(dst, b.CreateAdd(mul(b, h, head_elements), mul(b, row, head_dim)));
+        for (int64_t at = 0; at < head_dim; at += lanes_) {
+          // Lanes past the stretch's end are neither read nor written (nor addressed).
+          auto* start = b.CreateBinaryIntrinsic(llvm::Intrinsic::umin,
+                                                b.CreateAdd(begin, i64(b, at)), end);
+          auto* active = b.CreateSub(end, start);
+          v.store_first(v.load_first(v.at(from_row, b.CreateSub(start, col0)), active),
+                        v.at(to_row, b.CreateSub(start, head_start)), active);
+        }
+      });
     });
   }
 

@@ -173,6 +173,23 @@ TEST(JitBackward, KeyPartsSplitAHeadWithoutChangingTheGradients) {
   }
 }
 
+// At C = 768 the weights outgrow L2 and the gradient GEMMs cut their columns into strips: the
+// head-major dattn is then written a strip at a time (96 columns), heads (64) straddling strips.
+TEST(JitBackward, WideLayersWhoseGradientGemmsCutColumnsIntoStrips) {
+  ThreadPool pool(2);
+  const TargetInfo target = host_target();
+  uint64_t seed = 7000;
+  for (const Layout layout : {Layout::Sequence, Layout::Image}) {
+    const AttentionSpec spec{768, 12, 20, layout == Layout::Image, DType::F32, layout,
+                             AttentionKind::Flash};
+    const KernelPlan plan = plan_kernels(spec, target);
+    for (const PlannedKernel& k : plan.kernels)
+      if (k.kind == PlannedKernel::Kind::GradientGemm && k.gradient == GradientGemm::Attention)
+        ASSERT_LT(k.projection.cols_per_tile, spec.channels) << "no strips: the case is not covered";
+    check_backward<float>(spec, 2, target, pool, seed++);
+  }
+}
+
 TEST(BackwardPlan, KeyPartsAreChosenForSixteenTilesPerBatchItem) {
   const TargetInfo target = host_target();
   auto parts = [&](int64_t heads, int64_t n) {
@@ -287,8 +304,8 @@ TEST(BackwardPlan, ListsTheBackwardKernelsAfterTheForward) {
   EXPECT_EQ(sizes.dattn, 3 * 50 * 64);
   EXPECT_EQ(sizes.dqkv, 3 * 3 * 50 * 64);
   // Per batch item: a delta row per head and part, a dq partial [N][C] per part, then each
-  // tile's copies of its head's q and dattn rows: two [N][C] per part.
-  EXPECT_EQ(sizes.delta, 3 * (2 * parts * 50 + parts * 50 * 64 + 2 * parts * 50 * 64));
+  // tile's copy of its head's q rows: an [N][C] per part.
+  EXPECT_EQ(sizes.delta, 3 * (2 * parts * 50 + 2 * parts * 50 * 64));
   EXPECT_EQ(sizes.wt, 4 * 64 * 64);
 }
 
