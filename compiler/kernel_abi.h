@@ -32,9 +32,9 @@ typedef struct flashjit_args {
   const void* dy;    /* backward: gradient of y, same shape as x */
   void* dx;          /* backward: gradient of x, same shape as x */
   void* dattn;       /* backward workspaces, each sized by the plan (backward_workspace_elements): */
-  void* dqkv;        /*   dattn [B][N][C] = dy.Wo^T; dqkv [B][N][3C] gradients of q, k, v; */
+  void* dqkv;        /*   dattn [B][H][N][C/H] = dy.Wo^T, head-major; dqkv [B][N][3C] gradients of q, k, v; */
   void* delta;       /*   delta: the attention backward's scratch (row sums of dattn * o per key
-                            part, dq partial sums); wt [4C][C] = Wq^T, Wk^T, Wv^T, Wo^T */
+                            part, dq partial sums, q copies); wt [4C][C] = Wq^T, Wk^T, Wv^T, Wo^T */
   void* wt;
   void* dwq;         /* backward: parameter gradients, overwritten: C x C each, dbo C */
   void* dwk;

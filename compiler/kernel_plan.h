@@ -9,7 +9,7 @@
 // k, v workspaces, o and lse:
 //
 //   transpose_weights     W -> wt = [Wq^T; Wk^T; Wv^T; Wo^T]
-//   grad_attention        dattn = dy . Wo^T
+//   grad_attention        dattn = dy . Wo^T           (written head-major)
 //   attention_backward    q, k, v, o, lse, dattn -> dqkv (flash backward per (batch, head))
 //   grad_input            dx = dqkv . [Wq^T; Wk^T; Wv^T]
 //   grad_qkv_weights      dWq, dWk, dWv = x^T . dqkv   (summed over the batch)
@@ -89,7 +89,7 @@ struct WorkspaceSizes {
 // Element counts of what the backward needs beyond the forward's q, k, v (flashjit_args fields of
 // the same names): all O(B*N*C) or O(C*C), never N x N.
 struct BackwardWorkspaceSizes {
-  int64_t dattn = 0;  // [B][N][C]
+  int64_t dattn = 0;  // [B][H][N][C/H], head-major
   int64_t dqkv = 0;   // [B][N][3C]
   int64_t delta = 0;  // the attention backward's scratch: B * attention_backward_scratch_elements
   int64_t wt = 0;     // [4C][C]
