@@ -694,11 +694,11 @@ class AttentionBackwardEmitter {
               *ds_ = nullptr, *ktail_ = nullptr;
   // The current tile's head; dkv_head_ is its columns of dqkv, dq_head_ where its part's dq goes
   // (dqkv itself with one part, else the part's partial, rows dq_stride() apart).
-  // The tile's copy of its head's q rows, [N][head_dim].
-  llvm::Value* q_copy_ = nullptr;
   llvm::Value *q_head_ = nullptr, *k_head_ = nullptr, *v_head_ = nullptr, *dattn_head_ = nullptr,
               *o_head_ = nullptr, *lse_head_ = nullptr, *delta_head_ = nullptr, *dq_head_ = nullptr,
               *dkv_head_ = nullptr;
+  // The tile's copy of its head's q rows, [N][head_dim].
+  llvm::Value* q_copy_ = nullptr;
 };
 
 int64_t stack_bytes(const AttentionSpec& spec, const AttentionSchedule& schedule,

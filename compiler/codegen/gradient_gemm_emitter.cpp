@@ -175,9 +175,8 @@ class GradientGemmEmitter {
     return b.CreateMul(a, i64(b, c), "", true, true);
   }
 
-  // &op(row, col) of batch element `batch` (null for the ones operand).
-  // A head-major output's pointer is that of its batch element: its tile writes it knowing the
-  // tile's origin.
+  // &op(row, col) of batch element `batch`; null for the ones operand, and for a head-major output
+  // the start of its batch element (the tile writes it knowing its origin).
   llvm::Value* element_at(llvm::IRBuilderBase& b, VectorOps& v, const Operand& op,
                           llvm::Value* batch, llvm::Value* row, llvm::Value* col) {
     if (op.ones) return llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(ctx_));
@@ -261,7 +260,7 @@ class GradientGemmEmitter {
     llvm::Value* a_pack = packs_a(a_op) ? entry_alloca(b, element_, kb * pack_rows_, 64, "a_pack") : nullptr;
     llvm::Value* b_pack = gathers_b(b_op) ? entry_alloca(b, element_, kb * pack_cols_, 64, "b_pack") : nullptr;
     // The microkernels accumulate into `outs`: the outputs themselves, or each product's stack
-    // scratch [rows][pack_cols_] when its output is strided along columns.
+    // scratch [rows][pack_cols_] when its output is strided along columns or head-major.
     std::vector<llvm::Value*> outs;
     for (unsigned p = 0; p < g_.products.size(); ++p)
       outs.push_back(out_via_scratch(g_.products[p].out)
@@ -413,8 +412,8 @@ class GradientGemmEmitter {
   // transposed in registers, one block per loop iteration (unrolled, the shuffles would multiply
   // the compile time). Gathers a B panel strided along columns (the image layout's dy, columns
   // N apart, into [k][c]) and writes a strided output's scratch out (into the image layout's dx):
-  // a scalar copy per element cost a tenth of the GEMM, and scattering each accumulator's lanes
-  // to 16 lines N elements apart made the image layout's dx GEMM nine times slower.
+  // a scalar copy per element made the image layout's dWo GEMM 15% slower, and scattering each
+  // accumulator's lanes to 16 lines N elements apart made its dx GEMM nine times slower.
   void emit_transposed_copy(llvm::IRBuilderBase& b, VectorOps& v, llvm::Value* src,
                             int64_t src_stride, llvm::Value* dst, int64_t dst_stride,
                             llvm::Value* m, llvm::Value* n) {
