@@ -38,7 +38,7 @@ std::optional<EngineChoice> parse_engine_choice(const std::string& name);
 enum class BenchPart { Core, Layer, Backward };
 const char* to_string(BenchPart part);
 
-// The layer in the sequence layout [B][N][C] (as the ONNX Runtime peer takes it), forced onto `path`.
+// The layer in `layout` (the ONNX Runtime peer takes the sequence layout [B][N][C]), forced onto `path`.
 AttentionSpec bench_spec(const BenchShape& shape, DType dtype, Layout layout, AttentionKind path);
 
 // The JIT-compiled plans of one spec, shared by its core, layer and backward runs: the forward

@@ -165,9 +165,10 @@ std::string json_text(const nlohmann::json& report) {
 
 std::string format_tables(const BenchReport& report) {
   const MachineInfo& m = report.machine;
-  std::string out = fmt::format("flashjit bench: {} ({}, {}-bit JIT vectors, fallback {}), {} threads, {}, batch {}\n",
+  std::string out = fmt::format("flashjit bench: {} ({}, {}-bit JIT vectors, fallback {}), {} threads, {}, batch {}, "
+                                "{} layout\n",
                                 m.cpu_model, m.llvm_cpu, m.vector_bits, m.fallback_target, report.options.threads,
-                                to_string(report.options.dtype), report.options.batch);
+                                to_string(report.options.dtype), report.options.batch, layout_flag(report.options.layout));
   if (report.peak) {
     out += fmt::format("FMA peak ({}, {} threads): {:.1f} GFLOP/s f32, {:.1f} f64\n", report.peak->isa,
                        report.peak->threads, report.peak->f32_gflops, report.peak->f64_gflops());

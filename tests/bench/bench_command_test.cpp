@@ -181,6 +181,7 @@ TEST_F(BenchCommand, LayoutReachesTheLayerItTimes) {
         run_json(kFast + " --shape 8:2:4 --engines jit --part layer --sweep none --layout " + layout);
     unsetenv("FLASHJIT_DUMP_DIR");
     EXPECT_EQ(report["config"]["layout"], layout);
+    EXPECT_NE(last_.out.find(", " + layout + " layout\n"), std::string::npos) << last_.out;
     EXPECT_EQ(of_kind(report, "time").size(), 1u);
     const std::string key = layout == "image" ? "_image_" : "_seq_";
     EXPECT_NE(read_text((dump / "plan.txt").string()).find("c8_h2_n16_f32" + key), std::string::npos) << layout;
