@@ -107,6 +107,9 @@ struct Shape {
   // With key parts, each part accumulates dq into its own head-major partial, summed after;
   // with one, into dqkv's rows.
   int64_t dq_stride() const { return parts > 1 ? head_dim : 3 * channels; }
+  // Elements of one head in a head-major [H][N][head_dim] buffer (dattn, the partials, the copies);
+  // o's heads ([C][N]) are as long.
+  int64_t head_elements() const { return n * head_dim; }
   // Part p takes key blocks [first_block(p), first_block(p + 1)): the tail block, if any,
   // always falls to the last part.
   int64_t first_block(int64_t p) const { return p * key_blocks() / parts; }
@@ -211,16 +214,18 @@ class AttentionBackwardEmitter {
     q_head_ = vec_.at(q_, head_offset);
     k_head_ = vec_.at(k_, head_offset);
     v_head_ = vec_.at(v_, head_offset);
-    // dattn is head-major ([B][H][N][head_dim], as the dattn GEMM writes it).
-    dattn_head_ = vec_.at(dattn_, add(mul(b, s_.n * s_.channels), mul(h, s_.n * s_.head_dim)));
-    o_head_ = vec_.at(o_, add(mul(b, s_.channels * s_.n), mul(h, s_.head_dim * s_.n)));
+    // dattn is head-major ([B][H][N][head_dim], as the dattn GEMM writes it); o ([B][C][N]) starts
+    // its head at the same offset.
+    auto* head_major = add(mul(b, s_.n * s_.channels), mul(h, s_.head_elements()));
+    dattn_head_ = vec_.at(dattn_, head_major);
+    o_head_ = vec_.at(o_, head_major);
     lse_head_ = vec_.at(lse_, mul(bh, s_.n));
     dkv_head_ = vec_.at(dqkv_, add(mul(b, 3 * s_.n * s_.channels), mul(h, s_.head_dim)));
     // Scratch of batch item b, as ScratchLayout says.
     auto* scratch = vec_.at(delta_, mul(b, s_.scratch.per_batch));
     auto* head_part = add(mul(h, s_.parts), part);
     delta_head_ = vec_.at(scratch, mul(head_part, s_.n));
-    const int64_t rows = s_.n * s_.head_dim;  // of one head
+    const int64_t rows = s_.head_elements();
     auto* queries = vec_.at(scratch, i64(s_.scratch.queries_at));
     q_copy_ = vec_.at(queries, mul(head_part, rows));
     dq_head_ = s_.parts > 1
@@ -778,7 +783,7 @@ void emit_dq_sum_kernel(llvm::Module& module, const AttentionSpec& spec,
   const int64_t row_tiles = (n + kSumRows - 1) / kSumRows;
   const Shape shape = Shape::of(spec, schedule, target);
   const ScratchLayout& scratch = shape.scratch;
-  const int64_t head_dim = shape.head_dim, rows = n * head_dim;
+  const int64_t head_dim = shape.head_dim, rows = shape.head_elements();
   // Tile (b, row tile): dq[b][i][h * head_dim + e] = the sum over the parts that wrote row i of
   // partial[b][part][h][i][e], a head at a time (each part's rows of the head are consecutive).
   emit_loop(b, body.tile_begin, body.tile_end, "tile", [&](llvm::Value* tile) {
