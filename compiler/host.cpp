@@ -1,6 +1,7 @@
 #include "compiler/host.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -12,6 +13,9 @@
 #include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/TargetParser/Host.h>
+#include <llvm/TargetParser/Triple.h>
+
+#include <fmt/format.h>
 
 #include "compiler/jit/native_target.h"
 
@@ -122,6 +126,13 @@ llvm::Expected<TargetInfo> target_for_cpu(const std::string& mcpu) {
         "x86-64-v3, x86-64-v4 or znver4",
         mcpu.c_str(), triple.c_str());
   std::unique_ptr<llvm::MCSubtargetInfo> sti(llvm_target->createMCSubtargetInfo(triple, mcpu, ""));
+  // A 32-bit x86 CPU (i386, pentium4, ...) is a valid name, but LLVM aborts the process when asked
+  // for 64-bit code on it: refuse it here, as a value.
+  if (llvm::Triple(triple).getArch() == llvm::Triple::x86_64 && !sti->checkFeatures("+64bit"))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "target CPU '%s' cannot run 64-bit code, which %s needs: expected a "
+                                   "64-bit CPU such as x86-64-v3, x86-64-v4 or znver4",
+                                   mcpu.c_str(), triple.c_str());
   std::vector<std::string> enabled;
   for (const auto& kv : sti->getAllProcessorFeatures())
     if (sti->getFeatureBits().test(kv.Value)) enabled.emplace_back(kv.Key);
@@ -133,12 +144,20 @@ llvm::Expected<TargetInfo> target_for_cpu(const std::string& mcpu) {
   return target;
 }
 
+std::string thread_count_problem() {
+  const char* env = std::getenv("FLASHJIT_NUM_THREADS");
+  if (!env || !*env) return {};
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(env, &end, 10);
+  if (end != env && *end == '\0' && errno != ERANGE && v >= 1 && v <= kMaxThreads) return {};
+  return fmt::format("FLASHJIT_NUM_THREADS: expected a whole number of threads from 1 to {}, got '{}'", kMaxThreads,
+                     env);
+}
+
 int default_thread_count() {
-  if (const char* env = std::getenv("FLASHJIT_NUM_THREADS")) {
-    char* end = nullptr;
-    long v = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && v >= 1 && v <= 1024) return static_cast<int>(v);
-  }
+  if (const char* env = std::getenv("FLASHJIT_NUM_THREADS"); env && *env && thread_count_problem().empty())
+    return static_cast<int>(std::strtol(env, nullptr, 10));
   unsigned hw = std::thread::hardware_concurrency();
   return hw ? static_cast<int>(hw) : 1;
 }

@@ -26,8 +26,14 @@ bool has_feature(std::string_view features, std::string_view name);
 // Widest vector register the feature string allows: 512 with avx512f, 256 with avx2 + fma, else 128.
 int vector_bits_for_features(const std::string& features);
 
-// Threads requested through FLASHJIT_NUM_THREADS (>= 1), else hardware concurrency: the runtime's
-// thread pool and the JIT's parallel compilation.
+inline constexpr int kMaxThreads = 1024;
+
+// Threads requested through FLASHJIT_NUM_THREADS (1 to kMaxThreads), else hardware concurrency:
+// the runtime's thread pool and the JIT's parallel compilation. Never throws: it is read wherever a
+// pool or a compile starts, background threads included.
 int default_thread_count();
+// Why FLASHJIT_NUM_THREADS is being ignored (set, not empty, and not a count default_thread_count
+// accepts), or "". The tool refuses to start with it; a layer's diagnostics() report it.
+std::string thread_count_problem();
 
 }  // namespace flashjit

@@ -1,6 +1,8 @@
 #include "compiler/pipeline.h"
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -45,9 +47,13 @@ void dump_artifact(std::string_view file_name, std::string_view contents) {
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
   file.write(contents.data(), static_cast<std::streamsize>(contents.size()));
   file.close();
-  if (!file)
-    throw IoError(fmt::format("FLASHJIT_DUMP_DIR: could not write {}{}", path.string(),
-                              ec ? " (" + ec.message() + ")" : std::string()));
+  if (!file) {
+    // errno of the failed open, write or close (a full disk, a file where a folder should be); a
+    // truncated artefact would mislead whoever reads it, so none is left.
+    const std::string reason = ec ? ec.message() : std::strerror(errno);
+    std::filesystem::remove(path, ec);
+    throw IoError(fmt::format("FLASHJIT_DUMP_DIR: could not write {}: {}", path.string(), reason));
+  }
 }
 
 }  // namespace flashjit

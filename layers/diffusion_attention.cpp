@@ -523,6 +523,9 @@ Diagnostics DiffusionAttention<T>::diagnostics() const {
       {"KeptForBackwardBytes", std::to_string(s.kept_bytes())},
   };
   if (!fallback_reason.empty()) d.emplace_back("CompileFallbackReason", fallback_reason);
+  if (const std::string problem = thread_count_problem(); !problem.empty())
+    d.emplace_back("ThreadCountIgnored", fmt::format("{}; running {} threads, one per hardware thread", problem,
+                                                     default_thread_count()));
   if (jit) {
     d.emplace_back("CacheSource", s.last_kernels->cache_source);
     for (const std::string& line : s.last_kernels->cache_diagnostics) d.emplace_back("CacheDiagnostic", line);

@@ -2,7 +2,6 @@
 // --peer) ONNX Runtime, as a percentage of the FMA peak measured in the same run; probes peak memory
 // as N grows and the JIT's compile latency. A table goes to stdout, progress to stderr, and the
 // records to --json, which bench/plot.py (--plot) turns into pictures.
-#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -21,6 +20,7 @@
 #include "tools/bench_process.h"
 #include "tools/bench_report.h"
 #include "tools/bench_suite.h"
+#include "tools/cli_checks.h"
 #include "tools/commands.h"
 
 namespace flashjit::tools {
@@ -44,32 +44,6 @@ struct BenchFlags {
   std::string peers_dir = default_peers_dir();
   std::string memory_probe;  // internal: measure one engine's memory in this fresh process
 };
-
-// Accepts what `parse` accepts; otherwise its InvalidArgument message is CLI11's error.
-CLI::Validator parsed_by(std::function<void(const std::string&)> parse, std::string description) {
-  return CLI::Validator(
-      [parse = std::move(parse)](std::string& text) -> std::string {
-        try {
-          parse(text);
-        } catch (const InvalidArgument& e) {
-          return e.what();
-        }
-        return {};
-      },
-      std::move(description));
-}
-
-CLI::Validator integer_in(int64_t min, int64_t max) {
-  return parsed_by(
-      [min, max](const std::string& text) {
-        int64_t value = 0;
-        const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-        if (error != std::errc() || end != text.data() + text.size() || value < min || value > max)
-          throw InvalidArgument(max == INT64_MAX ? fmt::format("expected an integer >= {}, got '{}'", min, text)
-                                                 : fmt::format("expected an integer in [{}, {}], got '{}'", min, max, text));
-      },
-      max == INT64_MAX ? fmt::format("INT>={}", min) : fmt::format("INT in [{}, {}]", min, max));
-}
 
 BenchOptions resolve(const BenchFlags& f) {
   BenchOptions o;
@@ -103,14 +77,17 @@ void run(const BenchFlags& flags) {
     fmt::print("{}\n", run_memory_probe(options, *engine));
     return;
   }
+  // Opened before the runs (minutes for the default suite), so a path that cannot be written fails
+  // at once instead of after them.
+  std::optional<io::AtomicFileWriter> json_file;
+  if (!flags.json.empty()) json_file.emplace(flags.json);
   const BenchReport report = run_bench(options);
   fmt::print("{}", format_tables(report));
   // The tables leave before the notes on stderr, so a log of both keeps them whole.
   std::fflush(stdout);
-  if (!flags.json.empty()) {
-    io::AtomicFileWriter file(flags.json);
-    file.write(json_text(to_json(report)));
-    file.commit();
+  if (json_file) {
+    json_file->write(json_text(to_json(report)));
+    json_file->commit();
     fmt::print(stderr, "wrote {}\n", flags.json);
   }
   if (!flags.plot.empty()) {

@@ -2,6 +2,7 @@
 // empties it. Only the cache's own files are touched: the directory may hold other things.
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -35,6 +36,11 @@ std::filesystem::path require_directory() {
   if (dir.empty())
     throw InvalidArgument(
         "cache: no cache directory: expected FLASHJIT_CACHE_DIR, XDG_CACHE_HOME or HOME to be set");
+  // A missing directory is an empty cache; anything else in its place cannot hold one.
+  std::error_code error;
+  if (std::filesystem::exists(dir, error) && !std::filesystem::is_directory(dir, error))
+    throw IoError(fmt::format("cache: {}: expected a directory for the kernel cache, got another kind of file",
+                              dir.string()));
   return dir;
 }
 

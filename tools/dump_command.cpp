@@ -23,6 +23,7 @@
 #include "ir/printer.h"
 #include "layers/diffusion_attention.h"
 #include "runtime/io/atomic_file.h"
+#include "tools/cli_checks.h"
 #include "tools/commands.h"
 
 namespace flashjit::tools {
@@ -117,20 +118,21 @@ void run_dump(const DumpOptions& o, const std::vector<const EmitKind*>& kinds) {
   const CompiledGraph compiled = compile_graph(output, {o.threshold});
   const KernelPlan plan = plan_kernels(extract_attention_spec(compiled.final_graph()), dump_target(o.mcpu));
   const DumpContext context{compiled, plan, o.batch, std::nullopt};
-  for (const EmitKind* kind : kinds) {
-    const std::string text = kind->produce(context);
-    if (o.out.empty()) {
+  if (o.out.empty()) {
+    for (const EmitKind* kind : kinds) {
       // Headers only between several artefacts, so that one artefact prints exactly as its file.
       if (kinds.size() > 1) fmt::print("; --- {}\n", kind->file_name);
-      fmt::print("{}", text);
-      continue;
+      fmt::print("{}", kind->produce(context));
     }
-    const std::filesystem::path path = std::filesystem::path(o.out) / kind->file_name;
-    io::AtomicFileWriter file(path);
-    file.write(text);
-    file.commit();
-    fmt::print("wrote {}\n", path.string());
+    return;
   }
+  // Every file is opened before anything is built and renamed into place only once all are written:
+  // a failure (a path in the way, a full disk, a target that cannot be built) leaves none of them.
+  std::vector<io::AtomicFileWriter> files;
+  for (const EmitKind* kind : kinds) files.emplace_back(std::filesystem::path(o.out) / kind->file_name);
+  for (std::size_t i = 0; i < kinds.size(); ++i) files[i].write(kinds[i]->produce(context));
+  for (io::AtomicFileWriter& file : files) file.commit();
+  for (const io::AtomicFileWriter& file : files) fmt::print("wrote {}\n", file.path().string());
 }
 
 }  // namespace
@@ -150,7 +152,7 @@ void add_dump_command(CLI::App& app) {
       ->check(CLI::IsMember({"image", "sequence"}));
   cmd->add_option("--batch", options->batch, "Batch the header's workspace sizes are stated for (kernels take any)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(integer_in(1, INT64_MAX));
   cmd->add_option("--mcpu", options->mcpu, "Target CPU: host, x86-64-v3, x86-64-v4 or any LLVM CPU name")
       ->capture_default_str();
   cmd->add_option("--emit", options->emit,

@@ -1,7 +1,10 @@
 // The `flashjit` command: run, dump, bench, cache. Each subcommand registers itself from its file.
 #include <cstdio>
 #include <exception>
+#include <new>
+#include <string>
 
+#include "compiler/host.h"
 #include "ir/error.h"
 #include "tools/commands.h"
 
@@ -12,6 +15,11 @@ int main(int argc, char** argv) {
   flashjit::tools::add_bench_command(app);
   flashjit::tools::add_dump_command(app);
   flashjit::tools::add_cache_command(app);
+  // A count the pool would ignore: say so before any work rather than run on another count.
+  if (const std::string problem = flashjit::thread_count_problem(); !problem.empty()) {
+    std::fprintf(stderr, "flashjit: %s (unset it for one thread per hardware thread)\n", problem.c_str());
+    return flashjit::tools::kUsageError;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -23,6 +31,11 @@ int main(int argc, char** argv) {
     return flashjit::tools::kUsageError;
   } catch (const flashjit::Error& e) {
     std::fprintf(stderr, "flashjit: %s\n", e.what());
+    return flashjit::tools::kUsageError;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr,
+                 "flashjit: out of memory: the tensors of this shape need more memory than this machine can give "
+                 "(smaller --channels, --spatial or --batch fit)\n");
     return flashjit::tools::kUsageError;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "flashjit: internal error: %s\n", e.what());

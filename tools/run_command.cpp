@@ -3,12 +3,12 @@
 // With --backward it also differentiates, from seeded random or file output gradients, and can
 // write the input gradient (.npy) and the parameter gradients (safetensors).
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,10 +16,14 @@
 #include <fmt/ranges.h>
 
 #include "ir/checked_math.h"
+#include "ir/error.h"
 #include "layers/diffusion_attention.h"
 #include "layers/load_safetensors_weights.h"
+#include "runtime/io/atomic_file.h"
+#include "runtime/io/npy.h"
 #include "runtime/io/safetensors.h"
 #include "runtime/reference/random_fill.h"
+#include "tools/cli_checks.h"
 #include "tools/commands.h"
 #include "tools/tensor_files.h"
 
@@ -47,21 +51,6 @@ struct RunOptions {
   std::string grad_input;      // .npy receiving the input gradient
   std::string grad_weights;    // safetensors receiving the parameter gradients
 };
-
-// Integer options with a lower bound, with a message that reads well (CLI11's ranges print the type's
-// full extent).
-CLI::Validator at_least(int64_t min) {
-  return CLI::Validator(
-      [min](std::string& text) -> std::string {
-        int64_t value = 0;
-        const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-        if (error != std::errc() || end != text.data() + text.size() || value < min) {
-          return fmt::format("expected an integer >= {}, got '{}'", min, text);
-        }
-        return {};
-      },
-      fmt::format("INT>={}", min));
-}
 
 Engine parse_engine(const std::string& name) {
   if (name == "reference") return Engine::Reference;
@@ -125,6 +114,9 @@ template <typename T>
 Tensor<T> make_grad_output(const RunOptions& o, const std::vector<int64_t>& shape, std::string& description) {
   if (!o.grad_output.empty()) {
     InputTensor<T> file = read_input_npy<T>(o.grad_output);
+    if (file.values.shape() != shape)
+      throw ShapeError(fmt::format("{}: expected the output gradient in the output's shape {}, got {}", o.grad_output,
+                                   shape_to_string(shape), file.values.shape_string()));
     description = fmt::format("{} from {}{}", file.values.shape_string(), o.grad_output,
                               file.converted ? fmt::format(" (converted to {})", o.dtype) : "");
     return std::move(file.values);
@@ -172,6 +164,13 @@ void run(const RunOptions& o) {
   std::string grad_output_description;
   Tensor<T> grad_output;
   if (o.backward) grad_output = make_grad_output<T>(o, input.shape(), grad_output_description);
+  // Opened before any work too, so a destination that cannot be written (a directory, a device, a
+  // read-only folder) fails the run at once; filled once all of the work has succeeded and renamed
+  // into place together, so a failed run leaves no output, not even a complete first one.
+  std::optional<io::AtomicFileWriter> output_file, grad_input_file, grad_weights_file;
+  if (!o.output.empty()) output_file.emplace(o.output);
+  if (!o.grad_input.empty()) grad_input_file.emplace(o.grad_input);
+  if (!o.grad_weights.empty()) grad_weights_file.emplace(o.grad_weights);
 
   std::vector<double> forward_ms;
   Tensor<T> output;
@@ -196,11 +195,12 @@ void run(const RunOptions& o) {
   fmt::print("  forward          {:.3f} ms (median of {}), {:.2f} GFLOP/s\n", fwd, o.reps,
              fwd > 0 ? forward_flops(batch, n, o.channels, o.causal) / (fwd * 1e6) : 0.0);
   fmt::print("  output checksum  {}\n", checksum(output));
-  if (!o.output.empty()) {
-    write_output_npy(o.output, output);
-    fmt::print("  output written   {}\n", o.output);
-  }
 
+  std::vector<std::string> written;
+  if (output_file) {
+    io::write_npy(*output_file, output);
+    written.push_back(fmt::format("  output written   {}", o.output));
+  }
   if (o.backward) {
     std::vector<double> backward_ms;
     Tensor<T> grad_input;
@@ -208,18 +208,21 @@ void run(const RunOptions& o) {
     fmt::print("  grad output      {}\n", grad_output_description);
     fmt::print("  backward         {:.3f} ms (median of {})\n", median(backward_ms), o.reps);
     fmt::print("  grad checksum    {}\n", checksum(grad_input));
-    if (!o.grad_input.empty()) {
-      write_output_npy(o.grad_input, grad_input);
-      fmt::print("  grad input written   {}\n", o.grad_input);
+    if (grad_input_file) {
+      io::write_npy(*grad_input_file, grad_input);
+      written.push_back(fmt::format("  grad input written   {}", o.grad_input));
     }
-    if (!o.grad_weights.empty()) {
+    if (grad_weights_file) {
       const auto tensors = named_gradients(layer, loaded_keys, o.weights_prefix);
-      io::write_safetensors(o.grad_weights, tensors);
+      io::write_safetensors(*grad_weights_file, tensors);
       std::vector<std::string> names;
       for (const auto& [name, tensor] : tensors) names.push_back(name);
-      fmt::print("  grad weights written {} ({})\n", o.grad_weights, fmt::join(names, ", "));
+      written.push_back(fmt::format("  grad weights written {} ({})", o.grad_weights, fmt::join(names, ", ")));
     }
   }
+  for (auto* file : {&output_file, &grad_input_file, &grad_weights_file})
+    if (*file) (*file)->commit();
+  for (const std::string& line : written) fmt::print("{}\n", line);
 
   fmt::print("diagnostics\n");
   for (const auto& [name, value] : layer.diagnostics()) fmt::print("  {:<24} {}\n", name, value);
@@ -231,30 +234,34 @@ void add_run_command(CLI::App& app) {
   auto options = std::make_shared<RunOptions>();
   CLI::App* cmd =
       app.add_subcommand("run", "Run DiffusionAttention forward (and backward) on seeded random data or an .npy input");
-  cmd->add_option("--channels", options->channels, "Channels C")->required()->check(at_least(1));
-  cmd->add_option("--heads", options->heads, "Attention heads (must divide C)")->required()->check(at_least(1));
+  cmd->add_option("--channels", options->channels, "Channels C")->required()->check(integer_in(1, INT64_MAX));
+  cmd->add_option("--heads", options->heads, "Attention heads (must divide C)")->required()->check(integer_in(1, INT64_MAX));
   cmd->add_option("--spatial", options->spatial, "Spatial size S: images are SxS, sequences S*S tokens")
       ->required()
-      ->check(at_least(1));
+      ->check(integer_in(1, INT64_MAX));
   CLI::Option* batch =
-      cmd->add_option("--batch", options->batch, "Batch size")->capture_default_str()->check(at_least(0));
+      cmd->add_option("--batch", options->batch, "Batch size")->capture_default_str()->check(integer_in(0, INT64_MAX));
   cmd->add_flag("--causal", options->causal, "Causal mask: token i attends tokens j <= i");
   cmd->add_option("--threshold", options->threshold, "Flash attention threshold: flash when N >= threshold")
       ->capture_default_str()
-      ->check(at_least(0));
+      ->check(integer_in(0, INT64_MAX));
   cmd->add_option("--engine", options->engine, "Engine (default: the layer's default engine)")
       ->check(CLI::IsMember({"reference", "fallback", "jit"}));
   cmd->add_option("--dtype", options->dtype, "Element type")
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "f64"}));
-  cmd->add_option("--seed", options->seed, "Seed of the weights and the data")->capture_default_str();
+  cmd->add_option("--seed", options->seed, "Seed of the weights and the data")
+      ->capture_default_str()
+      ->check(integer_in(0, INT64_MAX));
   CLI::Option* layout =
       cmd->add_option("--layout", options->layout, "Input layout: image [B,C,S,S] or sequence [B,S*S,C]")
       ->capture_default_str()
       ->check(CLI::IsMember({"image", "sequence"}));
   CLI::Option* backward =
       cmd->add_flag("--backward", options->backward, "Also run backward and report its time and gradient checksum");
-  cmd->add_option("--reps", options->reps, "Repetitions; times are medians")->capture_default_str()->check(at_least(1));
+  cmd->add_option("--reps", options->reps, "Repetitions; times are medians")
+      ->capture_default_str()
+      ->check(integer_in(1, 1000000));
   // A file brings its own shape and layout.
   cmd->add_option("--input", options->input, "Input .npy ('<f4' or '<f8'; rank 4 image or rank 3 sequence)")
       ->check(CLI::ExistingFile)

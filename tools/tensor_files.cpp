@@ -17,14 +17,7 @@ InputTensor<T> read_input_npy(const std::filesystem::path& path) {
   return {file.to<T>(), rank == 4 ? Layout::Image : Layout::Sequence, file.dtype() != dtype_of<T>()};
 }
 
-template <typename T>
-void write_output_npy(const std::filesystem::path& path, const Tensor<T>& output) {
-  io::write_npy(path, output);
-}
-
 template InputTensor<float> read_input_npy(const std::filesystem::path&);
 template InputTensor<double> read_input_npy(const std::filesystem::path&);
-template void write_output_npy(const std::filesystem::path&, const Tensor<float>&);
-template void write_output_npy(const std::filesystem::path&, const Tensor<double>&);
 
 }  // namespace flashjit::tools

@@ -1,5 +1,4 @@
-// The tensor files of `flashjit run --input X.npy --output Y.npy`: the input's rank picks the
-// layer's layout, and the output is written atomically so a failed run never leaves a partial file.
+// The input files of `flashjit run --input X.npy`: the input's rank picks the layer's layout.
 #pragma once
 
 #include <filesystem>
@@ -21,10 +20,5 @@ struct InputTensor {
 // file for a rank other than 3 or 4.
 template <typename T>
 InputTensor<T> read_input_npy(const std::filesystem::path& path);
-
-// Writes `output` as '<f4' (float) or '<f8' (double): into a temporary file next to `path`,
-// renamed over it only once complete. IoError when the file cannot be written.
-template <typename T>
-void write_output_npy(const std::filesystem::path& path, const Tensor<T>& output);
 
 }  // namespace flashjit::tools

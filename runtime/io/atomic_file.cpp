@@ -7,10 +7,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include <fmt/format.h>
 
 #include "ir/error.h"
+#include "runtime/io/file_kind.h"
 
 namespace flashjit::io {
 
@@ -19,20 +21,44 @@ namespace {
 // Distinct temporary names for concurrent writers in one process; the pid separates processes.
 std::atomic<unsigned> temp_counter{0};
 
+// The file a write to `path` should replace: a symbolic link's target (the rename would otherwise
+// replace the link itself), which must be a regular file or not exist yet. Anything else (a
+// directory, a device such as /dev/null, a FIFO) is refused: the rename would put a regular file in
+// its place.
+std::filesystem::path destination(const std::filesystem::path& path) {
+  if (path.filename().empty())
+    throw IoError(fmt::format("{}: expected a file path, got a directory", path.string()));
+  std::filesystem::path target = path;
+  if (existing_kind(path) == "a symbolic link") {
+    std::error_code error;
+    target = std::filesystem::canonical(path, error);
+    if (error)
+      throw IoError(fmt::format("{}: a symbolic link whose target cannot be resolved: {}", path.string(),
+                                error.message()));
+  }
+  if (const std::string_view kind = existing_kind(target); !kind.empty() && kind != "a regular file")
+    throw IoError(fmt::format("{}: expected a regular file or a new path, got {}", path.string(), kind));
+  return target;
+}
+
 }  // namespace
 
-AtomicFileWriter::AtomicFileWriter(std::filesystem::path path) : path_(std::move(path)) {
-  if (path_.filename().empty())
-    throw IoError(fmt::format("{}: expected a file path, got a directory", path_.string()));
-  // Same directory as the destination: rename() is only atomic within one file system.
+AtomicFileWriter::AtomicFileWriter(std::filesystem::path path) : path_(destination(path)) {
+  // Same directory as the destination: rename() is only atomic within one file system. The name
+  // keeps at most 32 bytes of the destination's, so a destination name near the file system's
+  // 255-byte limit still leaves room for the suffix.
+  const std::string name = path_.filename().string();
   temp_path_ = path_;
-  temp_path_.replace_filename(fmt::format(".{}.tmp.{}.{}", path_.filename().string(), ::getpid(),
+  temp_path_.replace_filename(fmt::format(".{}.tmp.{}.{}", name.substr(0, 32), ::getpid(),
                                           temp_counter.fetch_add(1)));
   fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd_ < 0)
     throw IoError(fmt::format("{}: cannot create temporary file {}: {}", path_.string(),
                               temp_path_.string(), std::strerror(errno)));
 }
+
+AtomicFileWriter::AtomicFileWriter(AtomicFileWriter&& other) noexcept
+    : path_(std::move(other.path_)), temp_path_(std::move(other.temp_path_)), fd_(std::exchange(other.fd_, -1)) {}
 
 AtomicFileWriter::~AtomicFileWriter() {
   if (fd_ >= 0) {

@@ -30,7 +30,7 @@ UInt read_le(std::span<const std::byte> file, std::size_t offset) {
   return v;
 }
 
-void write_npy_bytes(const std::filesystem::path& path, std::string_view descr, const std::vector<int64_t>& shape,
+void write_npy_bytes(AtomicFileWriter& out, std::string_view descr, const std::vector<int64_t>& shape,
                      std::span<const std::byte> data) {
   std::string dict = format_npy_header(NpyHeader{std::string(descr), false, shape});
   // Version 1.0 stores the header length in 2 bytes; longer headers (rank in the thousands) need 2.0.
@@ -40,7 +40,6 @@ void write_npy_bytes(const std::filesystem::path& path, std::string_view descr, 
   dict.push_back('\n');
   const auto header_size = static_cast<uint32_t>(dict.size());
 
-  AtomicFileWriter out(path);
   out.write(kMagic);
   out.write(std::string_view(v1 ? "\x01\x00" : "\x02\x00", 2));
   if (v1) {
@@ -51,7 +50,6 @@ void write_npy_bytes(const std::filesystem::path& path, std::string_view descr, 
   }
   out.write(dict);
   out.write(data);
-  out.commit();
 }
 
 }  // namespace
@@ -103,16 +101,31 @@ HostTensor read_npy(const std::filesystem::path& path) {
   return parse_npy(file.bytes(), path.string());
 }
 
-void write_npy(const std::filesystem::path& path, const Tensor<float>& tensor) {
-  write_npy_bytes(path, "<f4", tensor.shape(), std::as_bytes(tensor.span()));
+void write_npy(AtomicFileWriter& out, const Tensor<float>& tensor) {
+  write_npy_bytes(out, "<f4", tensor.shape(), std::as_bytes(tensor.span()));
 }
 
-void write_npy(const std::filesystem::path& path, const Tensor<double>& tensor) {
-  write_npy_bytes(path, "<f8", tensor.shape(), std::as_bytes(tensor.span()));
+void write_npy(AtomicFileWriter& out, const Tensor<double>& tensor) {
+  write_npy_bytes(out, "<f8", tensor.shape(), std::as_bytes(tensor.span()));
 }
 
-void write_npy(const std::filesystem::path& path, const HostTensor& tensor) {
-  write_npy_bytes(path, tensor.dtype() == DType::F32 ? "<f4" : "<f8", tensor.shape(), tensor.bytes());
+void write_npy(AtomicFileWriter& out, const HostTensor& tensor) {
+  write_npy_bytes(out, tensor.dtype() == DType::F32 ? "<f4" : "<f8", tensor.shape(), tensor.bytes());
 }
+
+namespace {
+
+template <typename Tensor>
+void write_npy_file(const std::filesystem::path& path, const Tensor& tensor) {
+  AtomicFileWriter out(path);
+  write_npy(out, tensor);
+  out.commit();
+}
+
+}  // namespace
+
+void write_npy(const std::filesystem::path& path, const Tensor<float>& tensor) { write_npy_file(path, tensor); }
+void write_npy(const std::filesystem::path& path, const Tensor<double>& tensor) { write_npy_file(path, tensor); }
+void write_npy(const std::filesystem::path& path, const HostTensor& tensor) { write_npy_file(path, tensor); }
 
 }  // namespace flashjit::io

@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 
+#include "runtime/io/atomic_file.h"
 #include "runtime/io/host_tensor.h"
 #include "runtime/tensor.h"
 
@@ -23,5 +24,11 @@ HostTensor read_npy(const std::filesystem::path& path);
 void write_npy(const std::filesystem::path& path, const HostTensor& tensor);
 void write_npy(const std::filesystem::path& path, const Tensor<float>& tensor);
 void write_npy(const std::filesystem::path& path, const Tensor<double>& tensor);
+// The same into a writer the caller opened and commits: opened before a long run, a destination
+// that cannot be written fails it up front; committed together, several files appear together or
+// not at all.
+void write_npy(AtomicFileWriter& out, const HostTensor& tensor);
+void write_npy(AtomicFileWriter& out, const Tensor<float>& tensor);
+void write_npy(AtomicFileWriter& out, const Tensor<double>& tensor);
 
 }  // namespace flashjit::io

@@ -45,10 +45,21 @@ std::optional<StoredDType> parse_dtype(const std::string& s) {
   return std::nullopt;
 }
 
+// A header value for an error message: scalars as written (cut at 64 characters), arrays and
+// objects by type and size only, since dumping a hostile header's 100000-deep nesting recurses once
+// per level and overflows the stack.
+std::string brief(const json& v) {
+  if (v.is_structured()) return fmt::format("{} of {} element{}", v.type_name(), v.size(), v.size() == 1 ? "" : "s");
+  std::string text = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  constexpr std::size_t kMax = 64;
+  if (text.size() > kMax) text = text.substr(0, kMax) + "...";
+  return text;
+}
+
 // A JSON integer as int64: rejects floats, negatives and values past int64.
 int64_t parse_size(const std::string& source, const std::string& tensor, const json& v, std::string_view what) {
   if (!v.is_number_integer())
-    fail(source, tensor, fmt::format("{} must be a non-negative integer, got {}", what, v.dump()));
+    fail(source, tensor, fmt::format("{} must be a non-negative integer, got {}", what, brief(v)));
   if (v.is_number_unsigned()) {
     const auto u = v.get<uint64_t>();
     if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
@@ -69,7 +80,7 @@ Entry parse_entry(const std::string& source, const std::string& name, const json
     if (!v.contains(key)) fail(source, name, fmt::format("missing key \"{}\"", key));
 
   const json& dtype = v["dtype"];
-  if (!dtype.is_string()) fail(source, name, fmt::format("dtype must be a string, got {}", dtype.dump()));
+  if (!dtype.is_string()) fail(source, name, fmt::format("dtype must be a string, got {}", brief(dtype)));
   const std::optional<StoredDType> stored = parse_dtype(dtype.get<std::string>());
   if (!stored)
     fail(source, name, fmt::format("dtype \"{}\" is not supported (expected F16, BF16, F32 or F64)",
@@ -83,7 +94,7 @@ Entry parse_entry(const std::string& source, const std::string& name, const json
 
   const json& offsets = v["data_offsets"];
   if (!offsets.is_array() || offsets.size() != 2)
-    fail(source, name, fmt::format("data_offsets must be [begin, end], got {}", offsets.dump()));
+    fail(source, name, fmt::format("data_offsets must be [begin, end], got {}", brief(offsets)));
   const int64_t begin = parse_size(source, name, offsets[0], "data_offsets begin");
   const int64_t end = parse_size(source, name, offsets[1], "data_offsets end");
   if (begin > end) fail(source, name, fmt::format("data_offsets [{}, {}] end before they begin", begin, end));
@@ -218,8 +229,9 @@ SafetensorsContents read_safetensors(const std::filesystem::path& path, const Te
   return parse_safetensors(file.bytes(), path.string(), keep);
 }
 
-void write_safetensors(const std::filesystem::path& path, const std::map<std::string, HostTensor>& tensors,
+void write_safetensors(AtomicFileWriter& out, const std::map<std::string, HostTensor>& tensors,
                        const std::map<std::string, std::string>& metadata) {
+  const std::filesystem::path& path = out.path();
   json header = json::object();
   if (!metadata.empty()) header[std::string(kMetadataKey)] = metadata;
   int64_t offset = 0;
@@ -244,10 +256,15 @@ void write_safetensors(const std::filesystem::path& path, const std::map<std::st
                                       text.size(), kMaxSafetensorsHeaderBytes));
   const uint64_t header_size = text.size();
 
-  AtomicFileWriter out(path);
   out.write(std::as_bytes(std::span<const uint64_t>(&header_size, 1)));
   out.write(text);
   for (const auto& [name, tensor] : tensors) out.write(tensor.bytes());
+}
+
+void write_safetensors(const std::filesystem::path& path, const std::map<std::string, HostTensor>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  AtomicFileWriter out(path);
+  write_safetensors(out, tensors, metadata);
   out.commit();
 }
 

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 
+#include "runtime/io/atomic_file.h"
 #include "runtime/io/host_tensor.h"
 
 namespace flashjit::io {
@@ -40,6 +41,9 @@ SafetensorsContents read_safetensors(const std::filesystem::path& path, const Te
 // names or metadata that are not UTF-8, or a header past kMaxSafetensorsHeaderBytes;
 // IoError when the file cannot be written.
 void write_safetensors(const std::filesystem::path& path, const std::map<std::string, HostTensor>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
+// The same into a writer the caller opened and commits (see write_npy).
+void write_safetensors(AtomicFileWriter& out, const std::map<std::string, HostTensor>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace flashjit::io

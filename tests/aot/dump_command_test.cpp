@@ -71,6 +71,17 @@ TEST(DumpCommand, RefusesAnUnknownCpu) {
   EXPECT_NE(r.err.find("unknown target CPU 'pentium-42'"), std::string::npos) << r.err;
 }
 
+// i386 is a valid LLVM CPU name, but LLVM aborted the process when asked for 64-bit code on it, and
+// --emit plan reported success for a target nothing could be built for.
+TEST(DumpCommand, RefusesA32BitCpu) {
+  for (const char* emit : {"plan", "asm"}) {
+    const testing::CommandResult r =
+        testing::run_flashjit(std::string(kShape) + " --mcpu i386 --emit " + emit);
+    EXPECT_EQ(r.exit_code, 2) << emit;
+    EXPECT_NE(r.err.find("target CPU 'i386' cannot run 64-bit code"), std::string::npos) << r.err;
+  }
+}
+
 TEST(DumpCommand, RefusesAnUnknownEmitKind) {
   const testing::CommandResult r = testing::run_flashjit(std::string(kShape) + " --emit plan,bitcode");
   EXPECT_EQ(r.exit_code, 2);

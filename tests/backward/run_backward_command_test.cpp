@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -90,11 +91,30 @@ TEST_F(RunBackwardCommand, DiffusersWeightsGiveDiffusersGradientsUnderTheirPrefi
 TEST_F(RunBackwardCommand, WrongGradientShapeFailsAndWritesNothing) {
   io::write_npy(path("dy.npy"), reference::random_tensor<double>({1, 8, 4, 5}, 4));
   const CommandResult r = run_flashjit(kSmall + " --grad-output " + path("dy.npy") + " --grad-input " + path("dx.npy") +
-                                       " --grad-weights " + path("dw.safetensors"));
+                                       " --grad-weights " + path("dw.safetensors") + " --output " + path("y.npy"));
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("[1,8,4,5]"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("expected the output gradient in the output's shape [1,8,4,4], got [1,8,4,5]"),
+            std::string::npos)
+      << r.err;
+  // Not even the forward's output, which used to be written before the backward failed.
+  EXPECT_FALSE(std::filesystem::exists(path("y.npy")));
   EXPECT_FALSE(std::filesystem::exists(path("dx.npy")));
   EXPECT_FALSE(std::filesystem::exists(path("dw.safetensors")));
+}
+
+// The last file cannot be written (a directory is in its way): none of the others appear either.
+TEST_F(RunBackwardCommand, OneUnwritableFileWritesNone) {
+  std::filesystem::create_directory(path("dw.safetensors"));
+  const CommandResult r = run_flashjit(kSmall + " --output " + path("y.npy") + " --grad-input " + path("dx.npy") +
+                                       " --grad-weights " + path("dw.safetensors"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("dw.safetensors: expected a regular file or a new path, got a directory"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(path("y.npy")));
+  EXPECT_FALSE(std::filesystem::exists(path("dx.npy")));
+  std::vector<std::string> entries;
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) entries.push_back(e.path().filename().string());
+  EXPECT_EQ(entries, std::vector<std::string>{"dw.safetensors"});
 }
 
 TEST_F(RunBackwardCommand, OnlyABackwardRunKeepsActivations) {

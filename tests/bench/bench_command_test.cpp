@@ -289,6 +289,16 @@ TEST(BenchCommandErrors, MemoryProbeTakesOneEngineShapeAndPart) {
   expect_usage_error("bench --memory-probe gpu --shape 8:2:4 --part core", "--memory-probe: expected one engine");
 }
 
+// The JSON destination is opened before the runs: a bad one fails at once (it used to fail after the
+// whole suite had run and printed its tables).
+TEST(BenchCommandErrors, UnwritableJsonFailsBeforeAnyRun) {
+  expect_usage_error("bench --shape 8:2:4 --sweep none --engines reference --part core --reps 1 --warmup 0 --json "
+                     "/nonexistent/folder/x.json",
+                     "/nonexistent/folder/x.json: cannot create temporary file");
+  expect_usage_error("bench --shape 8:2:4 --sweep none --engines reference --part core --reps 1 --warmup 0 --json /tmp",
+                     "/tmp: expected a regular file or a new path, got a directory");
+}
+
 TEST(BenchCommandErrors, MissingPeerScript) {
   expect_usage_error("bench --shape 8:2:4 --sweep none --peer --peers-dir /nonexistent/peers",
                      "expected /nonexistent/peers/run_ort_suite.sh");

@@ -38,6 +38,18 @@ TEST(CacheCommand, ListsThenClears) {
   EXPECT_NE(testing::run_flashjit("cache").out.find("no entries"), std::string::npos);
 }
 
+// A regular file where the directory should be: an error, not "no entries" or "removed 0 files".
+TEST(CacheCommand, AFileInPlaceOfTheDirectoryIsAnError) {
+  testing::TempDir dir("cache_cli_file");
+  testing::write_bytes(dir.path() / "not_a_dir", "x");
+  testing::ScopedEnv env("FLASHJIT_CACHE_DIR", (dir.path() / "not_a_dir").string());
+  for (const char* command : {"cache --list", "cache --clear"}) {
+    const testing::CommandResult r = testing::run_flashjit(command);
+    EXPECT_EQ(r.exit_code, 2) << command;
+    EXPECT_NE(r.err.find("not_a_dir: expected a directory for the kernel cache"), std::string::npos) << r.err;
+  }
+}
+
 TEST(CacheCommand, ListAndClearExcludeEachOther) {
   const testing::CommandResult r = testing::run_flashjit("cache --list --clear");
   EXPECT_EQ(r.exit_code, 2);

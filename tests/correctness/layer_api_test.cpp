@@ -194,6 +194,19 @@ TEST(Diagnostics, ReportConfigurationPathAndEngineInOrder) {
   EXPECT_EQ(diagnostic(layer.diagnostics(), "LastUsedFlashAttention"), "false");
 }
 
+// A FLASHJIT_NUM_THREADS the pool cannot use is ignored, and the diagnostics say so and why.
+TEST(Diagnostics, IgnoredThreadCountIsReported) {
+  setenv("FLASHJIT_NUM_THREADS", "many", 1);
+  const Diagnostics d = DiffusionAttention<float>(12, 3, 4, 16).diagnostics();
+  unsetenv("FLASHJIT_NUM_THREADS");
+  EXPECT_NE(diagnostic(d, "ThreadCountIgnored")
+                .find("FLASHJIT_NUM_THREADS: expected a whole number of threads from 1 to 1024, got 'many'; running "),
+            std::string::npos)
+      << diagnostic(d, "ThreadCountIgnored");
+  EXPECT_EQ(diagnostic(DiffusionAttention<float>(12, 3, 4, 16).diagnostics(), "ThreadCountIgnored"),
+            "<missing ThreadCountIgnored>");
+}
+
 TEST(Diagnostics, CompileFallbackIsRecorded) {
   setenv("FLASHJIT_DISABLE_JIT", "1", 1);
   DiffusionAttention<float> layer(12, 3, 4, 16);

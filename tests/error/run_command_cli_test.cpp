@@ -29,10 +29,27 @@ TEST(RunCommandErrors, BadFlagValues) {
   expect_usage_error(kSmall + " --batch -1", "--batch: expected an integer >= 0, got '-1'");
   expect_usage_error("run --channels 8 --heads 2 --spatial x", "--spatial: expected an integer >= 1, got 'x'");
   expect_usage_error(kSmall + " --threshold -5", "--threshold: expected an integer >= 0, got '-5'");
-  expect_usage_error(kSmall + " --reps 0", "--reps: expected an integer >= 1, got '0'");
+  expect_usage_error(kSmall + " --reps 0", "--reps: expected an integer in [1, 1000000], got '0'");
   expect_usage_error(kSmall + " --dtype f16", "f16");
   expect_usage_error(kSmall + " --layout nchw", "nchw");
   expect_usage_error(kSmall + " --engine cuda", "cuda");
+  // Used to wrap to 18446744073709551615, and to fail int conversion with "Could not convert".
+  expect_usage_error(kSmall + " --seed -1", "--seed: expected an integer >= 0, got '-1'");
+  expect_usage_error(kSmall + " --reps 99999999999", "--reps: expected an integer in [1, 1000000], got '99999999999'");
+  expect_usage_error("dump --channels 8 --heads 2 --spatial 4 --batch 0", "--batch: expected an integer >= 1, got '0'");
+}
+
+TEST(RunCommandErrors, OutputThatIsNotAFile) {
+  expect_usage_error(kSmall + " --output .", ".: expected a regular file or a new path, got a directory");
+  expect_usage_error(kSmall + " --output /dev/null", "/dev/null: expected a regular file or a new path, got a character device");
+}
+
+TEST(RunCommandErrors, BadThreadCountAndTooLittleMemory) {
+  setenv("FLASHJIT_NUM_THREADS", "abc", 1);
+  expect_usage_error(kSmall, "FLASHJIT_NUM_THREADS: expected a whole number of threads from 1 to 1024, got 'abc'");
+  unsetenv("FLASHJIT_NUM_THREADS");
+  // Four 10^5 x 10^5 weight matrices (149 GiB): a clear line, not "internal error: std::bad_alloc".
+  expect_usage_error("run --channels 100000 --heads 1 --spatial 1 --batch 0", "out of memory");
 }
 
 TEST(RunCommandErrors, UnknownOrMissingFlags) {

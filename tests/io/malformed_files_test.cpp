@@ -91,6 +91,17 @@ std::vector<MalformedCase> cases() {
       {"st_float_offsets", F::Safetensors, st_one("[1]", "[0.0,4.0]", 4), {"data_offsets begin must be a non-negative integer, got 0.0"}},
       {"st_string_offsets", F::Safetensors, st_one("[1]", R"(["0","4"])", 4), {"must be a non-negative integer"}},
       {"st_three_offsets", F::Safetensors, st_one("[1]", "[0,4,8]", 4), {"data_offsets must be [begin, end]"}},
+      // Nesting 100000 deep: the message names the type and size instead of dumping it (which recursed
+      // once per level and overflowed the stack).
+      {"st_deep_offsets", F::Safetensors, st_one("[1]", std::string(100000, '[') + std::string(100000, ']'), 4),
+       {"data_offsets must be [begin, end], got array of 1 element"}},
+      {"st_deep_dimension", F::Safetensors, st_one(std::string(100000, '[') + std::string(100000, ']'), "[0,4]", 4),
+       {"shape dimension must be a non-negative integer, got array of 1 element"}},
+      {"st_deep_dtype", F::Safetensors,
+       st(R"({"t":{"dtype":)" + std::string(100000, '[') + std::string(100000, ']') + R"(,"shape":[1],"data_offsets":[0,4]}})", 4),
+       {"dtype must be a string, got array of 1 element"}},
+      {"st_long_dimension", F::Safetensors, st_one("[\"" + std::string(1000, 'x') + "\"]", "[0,4]", 4),
+       {"got \"" + std::string(63, 'x') + "...", "shape dimension must be a non-negative integer"}},
       {"st_reversed_offsets", F::Safetensors, st_one("[0]", "[4,0]", 4), {"end before they begin"}},
       {"st_shape_not_array", F::Safetensors, st_one("4", "[0,4]", 4), {"shape must be an array"}},
       {"st_missing_dtype", F::Safetensors, st(R"({"t":{"shape":[1],"data_offsets":[0,4]}})", 4), {"\"t\"", "missing key \"dtype\""}},

@@ -1,6 +1,7 @@
 // .npy writing and reading: round trips over dtypes and shapes, numpy's header layout, the
 // version 2.0 fallback for long headers, and atomic replacement.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstdint>
 #include <cstring>
@@ -88,18 +89,44 @@ TEST(Npy, LongHeaderSwitchesToVersion2) {
 
 TEST(Npy, FailedWriteLeavesTheDestinationAndNoTemporary) {
   TempDir dir;
-  // Renaming a file over a directory fails after the temporary file is fully written.
+  // A directory in the way is refused before anything is written.
   std::filesystem::create_directory(dir / "out.npy");
-  testing::expect_io_error([&] { write_npy(dir / "out.npy", ramp<float>({2})); }, {"out.npy", "rename"});
+  testing::expect_io_error([&] { write_npy(dir / "out.npy", ramp<float>({2})); }, {"out.npy", "got a directory"});
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"out.npy"});
+  // One that appears after the file is fully written makes the rename fail.
+  std::filesystem::remove(dir / "out.npy");
+  AtomicFileWriter staged(dir / "out.npy");
+  write_npy(staged, ramp<float>({2}));
+  std::filesystem::create_directory(dir / "out.npy");
+  testing::expect_io_error([&] { staged.commit(); }, {"out.npy", "rename"});
   EXPECT_TRUE(std::filesystem::is_directory(dir / "out.npy"));
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"out.npy"});
+}
+
+// Written into a caller's writer, a file appears only on its commit; dropped, it leaves nothing.
+TEST(Npy, WriterFileAppearsOnlyOnCommit) {
+  TempDir dir;
+  {
+    AtomicFileWriter kept(dir / "kept.npy");
+    AtomicFileWriter dropped(dir / "dropped.npy");
+    write_npy(kept, ramp<double>({3}));
+    write_npy(dropped, ramp<float>({2}));
+    EXPECT_EQ(dir.entries().size(), 2u);  // the two temporary files
+    kept.commit();
+  }
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"kept.npy"});
+  EXPECT_EQ(read_npy(dir / "kept.npy").shape(), std::vector<int64_t>{3});
 }
 
 TEST(Npy, MissingFileOrDirectoryIsAnIoErrorNamingIt) {
   TempDir dir;
   testing::expect_io_error([&] { read_npy(dir / "absent.npy"); }, {"absent.npy", "No such file"});
   std::filesystem::create_directory(dir / "folder.npy");
-  testing::expect_io_error([&] { read_npy(dir / "folder.npy"); }, {"folder.npy", "not a regular file"});
+  testing::expect_io_error([&] { read_npy(dir / "folder.npy"); },
+                           {"folder.npy", "expected a regular file, got a directory"});
+  // Opening a FIFO for reading used to wait for a writer forever.
+  ASSERT_EQ(::mkfifo((dir / "fifo.npy").c_str(), 0600), 0);
+  testing::expect_io_error([&] { read_npy(dir / "fifo.npy"); }, {"fifo.npy", "expected a regular file, got a FIFO"});
 }
 
 }  // namespace

@@ -61,13 +61,13 @@ TEST(TensorFiles, OutputRoundTripsAndAFailedWriteLeavesNoPartialFile) {
   testing::TempDir dir;
   Tensor<float> y({1, 2, 3});
   for (int64_t i = 0; i < y.size(); ++i) y[i] = static_cast<float>(i) * 0.5f;
-  write_output_npy(dir / "y.npy", y);
+  io::write_npy(dir / "y.npy", y);
   const InputTensor<float> back = read_input_npy<float>(dir / "y.npy");
   for (int64_t i = 0; i < y.size(); ++i) EXPECT_EQ(back.values[i], y[i]);
 
   // A destination that cannot be replaced: the old entry stays, and no temporary file is left.
   std::filesystem::create_directory(dir / "taken.npy");
-  EXPECT_THROW(write_output_npy(dir / "taken.npy", y), IoError);
+  EXPECT_THROW(io::write_npy(dir / "taken.npy", y), IoError);
   EXPECT_TRUE(std::filesystem::is_directory(dir / "taken.npy"));
   std::vector<std::string> entries = dir.entries();
   std::sort(entries.begin(), entries.end());

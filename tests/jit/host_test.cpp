@@ -1,6 +1,9 @@
 // Host detection and named targets: the CPU, its features and the vector width the kernels use.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "compiler/host.h"
 #include "tests/jit/jit_test_support.h"
 
@@ -55,6 +58,41 @@ TEST(Host, NamedCpusCarryTheirFeatures) {
 TEST(Host, UnknownCpuIsAnError) {
   const std::string message = testing::error_message(target_for_cpu("not-a-cpu"));
   EXPECT_NE(message.find("not-a-cpu"), std::string::npos) << message;
+}
+
+#if defined(__x86_64__)
+// LLVM aborts the process when asked for 64-bit code on a 32-bit CPU; target_for_cpu refuses them.
+TEST(Host, ThirtyTwoBitCpuIsAnError) {
+  for (const char* cpu : {"i386", "i686", "pentium4"}) {
+    const std::string message = testing::error_message(target_for_cpu(cpu));
+    EXPECT_NE(message.find(std::string("target CPU '") + cpu + "' cannot run 64-bit code"), std::string::npos)
+        << message;
+  }
+}
+#endif
+
+// A bad FLASHJIT_NUM_THREADS is reported (the tool refuses to start, diagnostics() say it), never
+// thrown: the count is read where pools and compiles start, background threads included.
+TEST(Host, BadThreadCountIsReportedAndIgnored) {
+  const char* previous = std::getenv("FLASHJIT_NUM_THREADS");
+  const std::string saved = previous ? previous : "";
+  ::unsetenv("FLASHJIT_NUM_THREADS");
+  const int hardware = default_thread_count();
+  EXPECT_EQ(thread_count_problem(), "");
+  for (const char* value : {"0", "-1", "abc", "2x", "100000", "99999999999999999999"}) {
+    ::setenv("FLASHJIT_NUM_THREADS", value, 1);
+    EXPECT_EQ(thread_count_problem(),
+              std::string("FLASHJIT_NUM_THREADS: expected a whole number of threads from 1 to 1024, got '") + value + "'");
+    EXPECT_EQ(default_thread_count(), hardware) << value;
+  }
+  ::setenv("FLASHJIT_NUM_THREADS", "3", 1);
+  EXPECT_EQ(thread_count_problem(), "");
+  EXPECT_EQ(default_thread_count(), 3);
+  ::setenv("FLASHJIT_NUM_THREADS", "", 1);
+  EXPECT_EQ(thread_count_problem(), "");
+  EXPECT_EQ(default_thread_count(), hardware);
+  if (previous) ::setenv("FLASHJIT_NUM_THREADS", saved.c_str(), 1);
+  else ::unsetenv("FLASHJIT_NUM_THREADS");
 }
 
 }  // namespace

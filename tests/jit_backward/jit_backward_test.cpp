@@ -183,9 +183,11 @@ TEST(JitBackward, WideLayersWhoseGradientGemmsCutColumnsIntoStrips) {
     const AttentionSpec spec{768, 12, 20, layout == Layout::Image, DType::F32, layout,
                              AttentionKind::Flash};
     const KernelPlan plan = plan_kernels(spec, target);
-    for (const PlannedKernel& k : plan.kernels)
-      if (k.kind == PlannedKernel::Kind::GradientGemm && k.gradient == GradientGemm::Attention)
+    for (const PlannedKernel& k : plan.kernels) {
+      if (k.kind == PlannedKernel::Kind::GradientGemm && k.gradient == GradientGemm::Attention) {
         ASSERT_LT(k.projection.cols_per_tile, spec.channels) << "no strips: the case is not covered";
+      }
+    }
     check_backward<float>(spec, 2, target, pool, seed++);
   }
 }
