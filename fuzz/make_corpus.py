@@ -21,6 +21,10 @@ def main():
                        ("b", "BF16", [1, 1], struct.pack("<H", 0x3F80)),
                        ("c", "F64", [], struct.pack("<d", -1.5)),
                        ("d", "F32", [0, 4], b"")], {"k": "v"})
+    # data_offsets nested 3000 deep: error messages once dumped such values recursively.
+    header = ('{"t":{"dtype":"F32","shape":[1],"data_offsets":' + "[" * 3000 + "]" * 3000 + "}}").encode()
+    with open(os.path.join(st, "deep_offsets.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(header)) + header + bytes(4))
     write_npy(os.path.join(npy, "v1_f4.npy"), 1,
               "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", struct.pack("<4f", 1, 2, 3, 4), 64)
     write_npy(os.path.join(npy, "v2_f8_empty.npy"), 2,

@@ -17,7 +17,7 @@ if [ ! -x "$cxx" ]; then
   exit 1
 fi
 
-common=(runtime/io/host_tensor.cpp runtime/io/half.cpp runtime/io/mapped_file.cpp runtime/io/atomic_file.cpp
+common=(runtime/io/host_tensor.cpp runtime/io/half.cpp runtime/io/mapped_file.cpp runtime/io/atomic_file.cpp runtime/io/file_kind.cpp
         runtime/tensor.cpp ir/checked_math.cpp)
 case "$target" in
   safetensors) srcs=(fuzz/fuzz_safetensors.cpp runtime/io/safetensors.cpp "${common[@]}") ;;
