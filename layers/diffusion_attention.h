@@ -117,6 +117,9 @@ class DiffusionAttention {
   // "down_blocks.0.attentions.0.transformer_blocks.0.attn1.") against the parameters.
   WeightValidation validate_weights(const std::map<std::string, Tensor<T>>& weights,
                                     const std::string& prefix = "") const;
+  // The same from the names and shapes alone (a checkpoint's header, before any tensor is decoded).
+  WeightValidation validate_weight_shapes(const std::map<std::string, std::vector<int64_t>>& shapes,
+                                          const std::string& prefix = "") const;
   // Strict: validates everything first and throws (ShapeError for wrong shapes, InvalidArgument
   // otherwise) unless validate_weights(...).ok(), leaving the weights untouched. Non-strict: loads
   // the matched keys and skips the rest. Returns the validation either way.

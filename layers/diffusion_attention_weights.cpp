@@ -3,6 +3,7 @@
 // through get_parameters()/set_parameters(), so a load either writes every parameter or none.
 #include <array>
 #include <optional>
+#include <set>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -80,6 +81,17 @@ std::string accepted_names() {
   return fmt::format("{}", fmt::join(names, ", "));
 }
 
+// A strict load's refusal: ShapeError when a shape is wrong, InvalidArgument for names.
+void refuse_unless_ok(const WeightValidation& report, const std::string& prefix) {
+  if (report.ok()) return;
+  const std::string message = fmt::format("DiffusionAttention::load_weights (prefix \"{}\"): expected {}; {}", prefix,
+                                          accepted_names(), report.summary());
+  if (!report.wrong_shape.empty()) throw ShapeError(message);
+  throw InvalidArgument(message);
+}
+
+bool keep_none(const std::string&) { return false; }
+
 }  // namespace
 
 std::string WeightValidation::summary() const {
@@ -130,10 +142,18 @@ void DiffusionAttention<T>::set_parameter(const std::string& name, const Tensor<
 template <typename T>
 WeightValidation DiffusionAttention<T>::validate_weights(const std::map<std::string, Tensor<T>>& weights,
                                                          const std::string& prefix) const {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& [key, value] : weights) shapes.emplace(key, value.shape());
+  return validate_weight_shapes(shapes, prefix);
+}
+
+template <typename T>
+WeightValidation DiffusionAttention<T>::validate_weight_shapes(const std::map<std::string, std::vector<int64_t>>& shapes,
+                                                               const std::string& prefix) const {
   WeightValidation report;
   // The keys found for each slot, in map order.
   std::array<std::vector<std::string>, kSlots.size()> found;
-  for (const auto& [key, value] : weights) {
+  for (const auto& [key, shape] : shapes) {
     if (!key.starts_with(prefix)) continue;
     const std::optional<NameMatch> match = find_slot(std::string_view(key).substr(prefix.size()));
     if (match)
@@ -150,11 +170,11 @@ WeightValidation DiffusionAttention<T>::validate_weights(const std::map<std::str
       report.ambiguous.push_back(full_name);
     } else {
       const std::vector<int64_t> expected = slot_shape(slot, channels());
-      const Tensor<T>& value = weights.at(keys.front());
-      if (value.shape() == expected)
+      const std::vector<int64_t>& shape = shapes.at(keys.front());
+      if (shape == expected)
         report.matched.push_back(keys.front());
       else
-        report.wrong_shape.push_back({keys.front(), expected, value.shape()});
+        report.wrong_shape.push_back({keys.front(), expected, shape});
     }
   }
   return report;
@@ -164,12 +184,7 @@ template <typename T>
 WeightValidation DiffusionAttention<T>::load_weights(const std::map<std::string, Tensor<T>>& weights,
                                                      const std::string& prefix, bool strict) {
   WeightValidation report = validate_weights(weights, prefix);
-  if (strict && !report.ok()) {
-    const std::string message = fmt::format("DiffusionAttention::load_weights (prefix \"{}\"): expected {}; {}",
-                                            prefix, accepted_names(), report.summary());
-    if (!report.wrong_shape.empty()) throw ShapeError(message);
-    throw InvalidArgument(message);
-  }
+  if (strict) refuse_unless_ok(report, prefix);
   std::vector<T> flat = get_parameters();
   for (const std::string& key : report.matched)
     write_slot(flat, *find_slot(std::string_view(key).substr(prefix.size())), channels(), weights.at(key));
@@ -180,11 +195,16 @@ WeightValidation DiffusionAttention<T>::load_weights(const std::map<std::string,
 template <typename T>
 WeightValidation load_safetensors_weights(DiffusionAttention<T>& layer, const std::filesystem::path& path,
                                           const std::string& prefix, bool strict) {
-  // Only the block's own tensors are decoded; the rest of a whole-model checkpoint is validated but
-  // never copied.
+  // Names and shapes are checked from the header first; then only the tensors that will be loaded
+  // are decoded. Decoding everything under the prefix first took seconds and gigabytes to refuse a
+  // wrong-shaped tensor, or a whole UNet under the prefix "".
+  const WeightValidation report = layer.validate_weight_shapes(io::read_safetensors(path, keep_none).shapes, prefix);
+  if (strict) refuse_unless_ok(report, prefix);
+  const std::set<std::string> matched(report.matched.begin(), report.matched.end());
   const io::SafetensorsContents contents =
-      io::read_safetensors(path, [&](const std::string& name) { return name.starts_with(prefix); });
-  return layer.load_weights(io::to_tensors<T>(contents.tensors), prefix, strict);
+      io::read_safetensors(path, [&](const std::string& name) { return matched.contains(name); });
+  layer.load_weights(io::to_tensors<T>(contents.tensors), prefix, /*strict=*/false);
+  return report;
 }
 
 #define FLASHJIT_INSTANTIATE_WEIGHTS(T)                                                                       \
@@ -194,6 +214,8 @@ WeightValidation load_safetensors_weights(DiffusionAttention<T>& layer, const st
   template void DiffusionAttention<T>::set_parameter(const std::string&, const Tensor<T>&);                  \
   template WeightValidation DiffusionAttention<T>::validate_weights(const std::map<std::string, Tensor<T>>&, \
                                                                     const std::string&) const;               \
+  template WeightValidation DiffusionAttention<T>::validate_weight_shapes(                                    \
+      const std::map<std::string, std::vector<int64_t>>&, const std::string&) const;                          \
   template WeightValidation DiffusionAttention<T>::load_weights(const std::map<std::string, Tensor<T>>&,     \
                                                                 const std::string&, bool);                   \
   template WeightValidation load_safetensors_weights(DiffusionAttention<T>&, const std::filesystem::path&,   \

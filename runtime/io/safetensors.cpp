@@ -219,8 +219,10 @@ SafetensorsContents parse_safetensors(std::span<const std::byte> file, const std
   for (const Entry& e : entries) pointers.push_back(&e);
   check_coverage(source, std::move(pointers), data_size);
 
-  for (const Entry& e : entries)
+  for (const Entry& e : entries) {
+    contents.shapes.emplace(e.name, e.shape);
     if (!keep || keep(e.name)) contents.tensors.emplace(e.name, decode_entry(e, data));
+  }
   return contents;
 }
 

@@ -11,6 +11,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "runtime/io/atomic_file.h"
 #include "runtime/io/host_tensor.h"
@@ -22,7 +23,10 @@ inline constexpr uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
 
 struct SafetensorsContents {
   std::map<std::string, std::string> metadata;
-  std::map<std::string, HostTensor> tensors;
+  std::map<std::string, HostTensor> tensors;  // the ones the filter kept
+  // Every tensor's shape as the header states it, kept or not: enough to check names and shapes
+  // before decoding anything.
+  std::map<std::string, std::vector<int64_t>> shapes;
 };
 
 // Chooses which tensors to decode; the whole header is validated either way.

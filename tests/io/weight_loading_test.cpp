@@ -4,12 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "io_test_support.h"
+#include "ir/error.h"
+#include "tests/fallback/memory_probe.h"
 #include "layers/diffusion_attention.h"
 #include "layers/load_safetensors_weights.h"
 #include "runtime/io/safetensors.h"
@@ -255,6 +258,50 @@ TYPED_TEST(WeightLoading, FromASafetensorsCheckpoint) {
 
   testing::expect_io_error([&] { load_safetensors_weights(layer, dir / "absent.safetensors", kBlock); },
                            {"absent.safetensors"});
+}
+
+// Names and shapes are checked from the header before anything is decoded: a 64 MiB tensor of the
+// wrong shape under the block's name is refused without being copied (it was decoded first), and a
+// non-strict load decodes only what it loads. Peak memory in a forked child.
+TEST(WeightLoadingFromFile, WrongShapesAreRefusedBeforeDecoding) {
+  testing::TempDir dir;
+  const auto native = native_parameters<double>(901);
+  std::map<std::string, io::HostTensor> file;
+  for (auto& [name, t] : diffusers_map(native, kBlock)) file.emplace(name, io::HostTensor(t));
+  file.erase(kBlock + "to_q.weight");
+  file.emplace(kBlock + "to_q.weight", io::HostTensor(Tensor<float>({4096, 4096})));
+  io::write_safetensors(dir / "wrong.safetensors", file);
+  file.clear();
+
+  DiffusionAttention<float> layer = make_layer<float>();
+  const std::vector<float> before = layer.get_parameters();
+  const int64_t strict_growth = testing::in_child([&] {
+    return testing::peak_growth([&] {
+      try {
+        load_safetensors_weights(layer, dir / "wrong.safetensors", kBlock);
+      } catch (const ShapeError&) {
+        return;
+      }
+      std::abort();  // accepted: the child reports -1
+    });
+  });
+  EXPECT_GE(strict_growth, 0) << "the strict load was not refused with a ShapeError";
+  EXPECT_LT(strict_growth, 16 * testing::kMiB);
+  const int64_t loose_growth = testing::in_child(
+      [&] { return testing::peak_growth([&] { load_safetensors_weights(layer, dir / "wrong.safetensors", kBlock, false); }); });
+  EXPECT_GE(loose_growth, 0);
+  EXPECT_LT(loose_growth, 16 * testing::kMiB);
+
+  // In this process: strict leaves the weights as they were; non-strict loads the other four.
+  EXPECT_THROW(load_safetensors_weights(layer, dir / "wrong.safetensors", kBlock), ShapeError);
+  EXPECT_EQ(layer.get_parameters(), before);
+  const WeightValidation report = load_safetensors_weights(layer, dir / "wrong.safetensors", kBlock, false);
+  ASSERT_EQ(report.wrong_shape.size(), 1u);
+  EXPECT_EQ(report.wrong_shape.front().name, kBlock + "to_q.weight");
+  EXPECT_EQ(report.matched.size(), 4u);
+  Tensor<float> wk;
+  ASSERT_TRUE(layer.try_get_parameter("to_k.weight", wk));
+  EXPECT_EQ(wk[1], static_cast<float>(diffusers_map(native, "").at("to_k.weight")[1]));
 }
 
 }  // namespace
