@@ -27,9 +27,10 @@ case "$variant" in
     # ASan that is about three times faster, which keeps CI inside its time. Not run here:
     #  - examples and fuzz passes: not built in this directory; the examples run in the normal
     #    build, and the fuzz passes build their own ASan + UBSan binaries (fuzz/run_fuzz.sh).
-    #  - FallbackMemory.*, BackwardMemory.*, BenchMemory.*, BenchMemoryProbe.*: they measure
-    #    resident memory, which ASan's shadow memory, redzones and quarantine inflate by design.
-    gtest_filter='-FallbackMemory.*:BackwardMemory.*:BenchMemory.*:BenchMemoryProbe.*'
+    #  - FallbackMemory.*, BackwardMemory.*, BenchMemory.*, BenchMemoryProbe.*,
+    #    WeightLoadingMemory.*: they measure resident memory, which ASan's shadow memory, redzones
+    #    and quarantine inflate by design.
+    gtest_filter='-FallbackMemory.*:BackwardMemory.*:BenchMemory.*:BenchMemoryProbe.*:WeightLoadingMemory.*'
     # allocator_may_return_null: an impossible allocation must reach the code as std::bad_alloc,
     # as it does without ASan, instead of ASan stopping the process.
     export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1:check_initialization_order=1:strict_init_order=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"

@@ -48,8 +48,9 @@ TEST(RunCommandErrors, BadThreadCountAndTooLittleMemory) {
   setenv("FLASHJIT_NUM_THREADS", "abc", 1);
   expect_usage_error(kSmall, "FLASHJIT_NUM_THREADS: expected a whole number of threads from 1 to 1024, got 'abc'");
   unsetenv("FLASHJIT_NUM_THREADS");
-  // Four 10^5 x 10^5 weight matrices (149 GiB): a clear line, not "internal error: std::bad_alloc".
-  expect_usage_error("run --channels 100000 --heads 1 --spatial 1 --batch 0", "out of memory");
+  // 2^23 x 2^23 weight matrices (256 TiB each, past any address space, so no allocator or overcommit
+  // setting can grant them): a clear line, not "internal error: std::bad_alloc".
+  expect_usage_error("run --channels 8388608 --heads 1 --spatial 1 --batch 0", "out of memory");
 }
 
 TEST(RunCommandErrors, UnknownOrMissingFlags) {

@@ -263,7 +263,7 @@ TYPED_TEST(WeightLoading, FromASafetensorsCheckpoint) {
 // Names and shapes are checked from the header before anything is decoded: a 64 MiB tensor of the
 // wrong shape under the block's name is refused without being copied (it was decoded first), and a
 // non-strict load decodes only what it loads. Peak memory in a forked child.
-TEST(WeightLoadingFromFile, WrongShapesAreRefusedBeforeDecoding) {
+TEST(WeightLoadingMemory, WrongShapesAreRefusedBeforeDecoding) {
   testing::TempDir dir;
   const auto native = native_parameters<double>(901);
   std::map<std::string, io::HostTensor> file;
