@@ -4,8 +4,11 @@
 #include <cmath>
 #include <future>
 #include <map>
+#include <new>
 #include <optional>
 #include <random>
+#include <string>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -91,6 +94,9 @@ struct DiffusionAttention<T>::State {
   // and after a forward in inference mode (`inference_forward` then says why).
   bool has_forward = false;
   bool inference_forward = false;
+  // Set when the parameters change after that forward: its activations were computed from the old
+  // ones, which some engines' backward reuse and others recompute, so backward refuses to mix them.
+  bool parameters_changed = false;
   AttentionSpec last_spec;
   int64_t last_batch = 0;
   std::vector<int64_t> last_output_shape;
@@ -113,6 +119,28 @@ struct DiffusionAttention<T>::State {
   // reads its own copy of the forward kernels.
   std::map<std::string, std::shared_future<LayerKernels>> pending_backward;
   const LayerKernels* last_kernels = nullptr;  // the ones compile() or the last JIT forward used
+
+  // Everything specialised on the target CPU: compile() for another target sets it aside, builds,
+  // and puts it back if the new target is refused, so the layer is then exactly as it was.
+  struct Targeted {
+    std::string mcpu;
+    std::map<std::string, LayerKernels> kernels, backward_kernels;
+    std::map<std::string, std::shared_future<LayerKernels>> pending_backward;
+    const LayerKernels* last_kernels;
+  };
+  Targeted retarget(const std::string& new_mcpu) {
+    Targeted previous{std::exchange(mcpu, new_mcpu), std::exchange(kernels, {}), std::exchange(backward_kernels, {}),
+                      std::exchange(pending_backward, {}), std::exchange(last_kernels, nullptr)};
+    return previous;
+  }
+  // Map moves keep their nodes, so last_kernels points into the restored map again.
+  void restore(Targeted&& previous) {
+    mcpu = std::move(previous.mcpu);
+    kernels = std::move(previous.kernels);
+    backward_kernels = std::move(previous.backward_kernels);
+    pending_backward = std::move(previous.pending_backward);
+    last_kernels = previous.last_kernels;
+  }
 
   bool last_used_flash = false;
   std::string compile_fallback_reason;  // why compile() or a JIT forward fell back
@@ -342,13 +370,19 @@ DiffusionAttention<T>::DiffusionAttention(int64_t channels, int64_t num_heads, i
   const int64_t matrix = checked_mul(channels, channels, "weight matrix C*C");
   const int64_t count = checked_add(checked_mul(4, matrix, "parameters 4*C*C"), channels, "parameters 4*C*C + C");
   checked_mul(count, element_bytes, "parameter bytes");
-  State& s = *state_;
+  State& s = state();
   s.channels = channels;
   s.heads = num_heads;
   s.spatial = spatial_size;
   s.threshold = flash_attention_threshold;
   s.causal = use_causal_mask;
-  s.parameters.assign(static_cast<std::size_t>(count), T(0));
+  try {
+    s.parameters.assign(static_cast<std::size_t>(count), T(0));
+  } catch (const std::bad_alloc&) {
+    throw InvalidArgument(fmt::format("DiffusionAttention: channels={} need {} parameters ({} bytes), more than this "
+                                      "machine can allocate",
+                                      channels, count, count * element_bytes));
+  }
   // Xavier/Glorot uniform for a C -> C projection; the bias stays zero.
   std::mt19937_64 rng(seed);
   const double limit = std::sqrt(6.0 / static_cast<double>(channels + channels));
@@ -363,27 +397,35 @@ template <typename T>
 DiffusionAttention<T>& DiffusionAttention<T>::operator=(DiffusionAttention&&) noexcept = default;
 
 template <typename T>
-int64_t DiffusionAttention<T>::channels() const { return state_->channels; }
+typename DiffusionAttention<T>::State& DiffusionAttention<T>::state() const {
+  if (!state_)
+    throw StateError("DiffusionAttention: expected a layer, got a moved-from one (it may only be destroyed or "
+                     "assigned to)");
+  return *state_;
+}
+
 template <typename T>
-int64_t DiffusionAttention<T>::num_heads() const { return state_->heads; }
+int64_t DiffusionAttention<T>::channels() const { return state().channels; }
 template <typename T>
-int64_t DiffusionAttention<T>::head_dim() const { return state_->channels / state_->heads; }
+int64_t DiffusionAttention<T>::num_heads() const { return state().heads; }
 template <typename T>
-int64_t DiffusionAttention<T>::spatial_size() const { return state_->spatial; }
+int64_t DiffusionAttention<T>::head_dim() const { return state().channels / state().heads; }
 template <typename T>
-int64_t DiffusionAttention<T>::flash_attention_threshold() const { return state_->threshold; }
+int64_t DiffusionAttention<T>::spatial_size() const { return state().spatial; }
 template <typename T>
-bool DiffusionAttention<T>::use_causal_mask() const { return state_->causal; }
+int64_t DiffusionAttention<T>::flash_attention_threshold() const { return state().threshold; }
+template <typename T>
+bool DiffusionAttention<T>::use_causal_mask() const { return state().causal; }
 
 template <typename T>
 bool DiffusionAttention<T>::flash_attention_enabled() const {
   // The constructor checked that spatial^2 fits.
-  return state_->spatial * state_->spatial >= state_->threshold;
+  return state().spatial * state().spatial >= state().threshold;
 }
 
 template <typename T>
 Tensor<T> DiffusionAttention<T>::forward(const Tensor<T>& input) {
-  State& s = *state_;
+  State& s = state();
   const AttentionSpec spec = s.spec_for(input);
   const int64_t batch = input.dim(0);
   Tensor<T> output(input.shape());
@@ -397,12 +439,13 @@ Tensor<T> DiffusionAttention<T>::forward(const Tensor<T>& input) {
   s.last_used_flash = spec.kind == AttentionKind::Flash;
   s.has_forward = s.training_mode;
   s.inference_forward = !s.training_mode;
+  s.parameters_changed = false;
   return output;
 }
 
 template <typename T>
 Tensor<T> DiffusionAttention<T>::backward(const Tensor<T>& grad_output) {
-  State& s = *state_;
+  State& s = state();
   if (s.inference_forward) {
     throw StateError(
         "DiffusionAttention::backward: expected a forward in training mode, got one in inference mode, which kept "
@@ -411,6 +454,11 @@ Tensor<T> DiffusionAttention<T>::backward(const Tensor<T>& grad_output) {
   if (!s.has_forward) {
     throw StateError(
         "DiffusionAttention::backward: expected a forward pass first, got none since construction or reset_state");
+  }
+  if (s.parameters_changed) {
+    throw StateError(
+        "DiffusionAttention::backward: expected the parameters of the last forward, got parameters changed since "
+        "(set_parameters, set_parameter, load_weights or update_parameters): run forward again first");
   }
   if (grad_output.shape() != s.last_output_shape) {
     throw ShapeError(fmt::format(
@@ -424,7 +472,7 @@ Tensor<T> DiffusionAttention<T>::backward(const Tensor<T>& grad_output) {
 
 template <typename T>
 void DiffusionAttention<T>::update_parameters(T learning_rate) {
-  State& s = *state_;
+  State& s = state();
   if (s.gradients.empty()) {
     throw StateError("DiffusionAttention::update_parameters: expected gradients from a backward pass, got none");
   }
@@ -433,47 +481,49 @@ void DiffusionAttention<T>::update_parameters(T learning_rate) {
                                       static_cast<double>(learning_rate)));
   }
   for (std::size_t i = 0; i < s.parameters.size(); ++i) s.parameters[i] -= learning_rate * s.gradients[i];
+  s.parameters_changed = true;
 }
 
 template <typename T>
 std::vector<T> DiffusionAttention<T>::get_parameters() const {
-  return state_->parameters;
+  return state().parameters;
 }
 
 template <typename T>
 void DiffusionAttention<T>::set_parameters(std::span<const T> parameters) {
-  State& s = *state_;
+  State& s = state();
   if (parameters.size() != s.parameters.size()) {
     throw InvalidArgument(
         fmt::format("DiffusionAttention::set_parameters: expected {} values (4*C*C + C, C={}), got {}",
                     s.parameters.size(), s.channels, parameters.size()));
   }
   std::copy(parameters.begin(), parameters.end(), s.parameters.begin());
+  s.parameters_changed = true;
 }
 
 template <typename T>
 int64_t DiffusionAttention<T>::parameter_count() const {
-  return static_cast<int64_t>(state_->parameters.size());
+  return static_cast<int64_t>(state().parameters.size());
 }
 
 template <typename T>
 void DiffusionAttention<T>::set_training_mode(bool training) {
-  state_->training_mode = training;
+  state().training_mode = training;
 }
 
 template <typename T>
 bool DiffusionAttention<T>::is_training_mode() const {
-  return state_->training_mode;
+  return state().training_mode;
 }
 
 template <typename T>
 std::vector<T> DiffusionAttention<T>::get_parameter_gradients() const {
-  return state_->gradients;
+  return state().gradients;
 }
 
 template <typename T>
 void DiffusionAttention<T>::reset_state() {
-  State& s = *state_;
+  State& s = state();
   s.has_forward = false;
   s.inference_forward = false;
   s.saved = {};
@@ -486,7 +536,7 @@ void DiffusionAttention<T>::reset_state() {
 
 template <typename T>
 Diagnostics DiffusionAttention<T>::diagnostics() const {
-  const State& s = *state_;
+  const State& s = state();
   const bool jit = s.engine == Engine::Jit && s.last_kernels;
   // The last JIT shape's backward kernels: built, or from a build compile() left running (waited
   // for here; a failed one is the fallback reason until a backward collects it).
@@ -541,7 +591,7 @@ template <typename T>
 bool DiffusionAttention<T>::supports_jit_compilation() const {
   if (!jit_unavailable_reason().empty()) return false;
   try {
-    plan_kernels(state_->configured_spec(), host_target());
+    plan_kernels(state().configured_spec(), host_target());
     return true;
   } catch (const Error&) {
     return false;
@@ -550,21 +600,25 @@ bool DiffusionAttention<T>::supports_jit_compilation() const {
 
 template <typename T>
 void DiffusionAttention<T>::compile(const CompileOptions& options) {
-  State& s = *state_;
-  if (options.mcpu != s.mcpu) {  // kernels are specialised on the target too
-    s.kernels.clear();
-    s.backward_kernels.clear();
-    s.pending_backward.clear();  // waits for builds still running
-  }
-  s.mcpu = options.mcpu;
+  State& s = state();
   const AttentionSpec spec = s.configured_spec();
+  // Kernels are specialised on the target too. The old target's are dropped (waiting for builds
+  // still running) only once the new target's are built; a refused target puts them back (it used
+  // to clear them first and leave last_kernels dangling, the target changed and the engine on JIT).
+  std::optional<typename State::Targeted> previous;
+  if (options.mcpu != s.mcpu) previous = s.retarget(options.mcpu);
   try {
     s.last_kernels = &s.kernels_for(spec, *this);
   } catch (const CompileError& e) {
+    if (previous) s.restore(std::move(*previous));
     if (!options.fallback_on_error) throw;
     s.compile_fallback_reason = fmt::format("{}; running on the {} engine", e.what(), to_string(s.engine));
     return;
+  } catch (...) {
+    if (previous) s.restore(std::move(*previous));
+    throw;
   }
+  previous.reset();
   s.compile_fallback_reason.clear();
   s.engine = Engine::Jit;
   if (!options.training.value_or(s.training_mode)) return;
@@ -585,32 +639,36 @@ void DiffusionAttention<T>::compile(const CompileOptions& options) {
 }
 
 template <typename T>
-Engine DiffusionAttention<T>::engine() const { return state_->engine; }
+Engine DiffusionAttention<T>::engine() const { return state().engine; }
 
 template <typename T>
 void DiffusionAttention<T>::set_engine(Engine engine) {
+  if (engine != Engine::Reference && engine != Engine::Fallback && engine != Engine::Jit)
+    throw InvalidArgument(fmt::format("DiffusionAttention::set_engine: expected Engine::Reference, Fallback or Jit, "
+                                      "got the value {}",
+                                      static_cast<int>(engine)));
   // Choosing the JIT means compiling now, so that a configuration it cannot build is refused here.
   if (engine == Engine::Jit) {
     CompileOptions options;
-    options.mcpu = state_->mcpu;
+    options.mcpu = state().mcpu;
     options.fallback_on_error = false;
     options.training = false;  // choosing an engine is not asking to train: backward builds its own
     compile(options);
     return;
   }
-  state_->engine = engine;
+  state().engine = engine;
 }
 
 template <typename T>
-const T* DiffusionAttention<T>::wq() const { return state_->param(0); }
+const T* DiffusionAttention<T>::wq() const { return state().param(0); }
 template <typename T>
-const T* DiffusionAttention<T>::wk() const { return state_->param(1); }
+const T* DiffusionAttention<T>::wk() const { return state().param(1); }
 template <typename T>
-const T* DiffusionAttention<T>::wv() const { return state_->param(2); }
+const T* DiffusionAttention<T>::wv() const { return state().param(2); }
 template <typename T>
-const T* DiffusionAttention<T>::wo() const { return state_->param(3); }
+const T* DiffusionAttention<T>::wo() const { return state().param(3); }
 template <typename T>
-const T* DiffusionAttention<T>::bo() const { return state_->param(4); }
+const T* DiffusionAttention<T>::bo() const { return state().param(4); }
 
 template class DiffusionAttention<float>;
 template class DiffusionAttention<double>;

@@ -55,12 +55,14 @@ class DiffusionAttention {
  public:
   // Throws InvalidArgument for channels <= 0, num_heads <= 0, channels % num_heads != 0,
   // spatial_size <= 0, flash_attention_threshold < 0, and, before allocating anything, for sizes
-  // whose elements or bytes overflow int64 (C*spatial_size^2 for one image, 4*C*C + C parameters).
+  // whose elements or bytes overflow int64 (C*spatial_size^2 for one image, 4*C*C + C parameters),
+  // and for parameters the machine cannot allocate.
   // Weights are uniform Xavier-style (+-sqrt(6 / (C + C))) from `seed`; the bias is zero.
   DiffusionAttention(int64_t channels, int64_t num_heads = 8, int64_t spatial_size = 64,
                      int64_t flash_attention_threshold = 256, bool use_causal_mask = false,
                      uint64_t seed = 42);
   ~DiffusionAttention();
+  // A moved-from layer may only be destroyed or assigned to: any other call throws StateError.
   DiffusionAttention(DiffusionAttention&&) noexcept;
   DiffusionAttention& operator=(DiffusionAttention&&) noexcept;
 
@@ -74,8 +76,10 @@ class DiffusionAttention {
   bool flash_attention_enabled() const;
 
   Tensor<T> forward(const Tensor<T>& input);
-  // Returns dL/dX and stores dL/dWq, dWk, dWv, dWo, dbo. Throws StateError before any forward, or
-  // when the last forward ran in inference mode. Runs on the engine that ran the last forward,
+  // Returns dL/dX and stores dL/dWq, dWk, dWv, dWo, dbo. Throws StateError before any forward,
+  // when the last forward ran in inference mode, or when the parameters changed since it (the
+  // engines keep different parts of the forward, so no answer would be the same on all of them:
+  // forward again first). Runs on the engine that ran the last forward,
   // whatever set_engine chose since: the reference differentiates its saved activations
   // (probabilities below the threshold, log-sum-exp at or above it); the fallback (which
   // recomputes Q, K, V from the saved input) and the JIT (which kept them) recompute the
@@ -155,6 +159,8 @@ class DiffusionAttention {
   struct State;
 
  private:
+  // The layer's state; StateError on a moved-from layer, which has none.
+  State& state() const;
   std::unique_ptr<State> state_;
 };
 

@@ -136,6 +136,64 @@ TEST(State, MovedLayerKeepsItsParametersAndState) {
   EXPECT_EQ(max_scaled_diff(moved.forward(x), y), 0.0);
 }
 
+// Any call on a moved-from layer is a StateError (it was a null dereference); assigning to it works.
+TEST(State, MovedFromLayerRefusesCallsUntilAssigned) {
+  DiffusionAttention<double> layer(4, 2, 3);
+  DiffusionAttention<double> moved(std::move(layer));
+  EXPECT_THROW(layer.channels(), StateError);  // NOLINT(bugprone-use-after-move): what is tested
+  EXPECT_THROW(layer.forward(reference::random_tensor<double>({1, 9, 4}, 1)), StateError);
+  EXPECT_THROW(layer.diagnostics(), StateError);
+  layer = DiffusionAttention<double>(8, 2, 3);
+  EXPECT_EQ(layer.channels(), 8);
+  EXPECT_EQ(moved.channels(), 4);
+}
+
+// Some engines' backward reuses the forward's saved attention, others recompute Q, K and V from the
+// current weights: with the weights changed in between the gradients depended on the engine (dW off
+// by 4 on the fallback). Backward now refuses until a forward sees the new weights.
+TEST(State, BackwardRefusesParametersChangedSinceTheForward) {
+  for (const Engine engine : {Engine::Reference, Engine::Fallback}) {
+    DiffusionAttention<double> layer(4, 2, 3);
+    layer.set_engine(engine);
+    const auto x = reference::random_tensor<double>({1, 9, 4}, 1);
+    layer.forward(x);
+    layer.backward(x);
+    layer.set_parameters(layer.get_parameters());
+    EXPECT_THROW(layer.backward(x), StateError);
+    layer.forward(x);
+    layer.backward(x);
+    layer.update_parameters(0.1);
+    try {
+      layer.backward(x);
+      ADD_FAILURE() << "backward after update_parameters was accepted";
+    } catch (const StateError& e) {
+      EXPECT_NE(std::string(e.what()).find("parameters changed since"), std::string::npos) << e.what();
+    }
+    Tensor<double> bias({4});
+    layer.set_parameter("bo", bias);
+    EXPECT_THROW(layer.backward(x), StateError);
+    layer.forward(x);
+    EXPECT_NO_THROW(layer.backward(x));
+  }
+}
+
+TEST(Configuration, UnknownEngineValueIsRefused) {
+  DiffusionAttention<float> layer(8, 2, 4);
+  EXPECT_THROW(layer.set_engine(static_cast<Engine>(7)), InvalidArgument);
+  EXPECT_EQ(layer.engine(), Engine::Fallback);
+}
+
+// Sizes that fit int64 but no machine: a typed error naming them, not a bare std::bad_alloc.
+TEST(Configuration, ParametersNoMachineHoldsAreAnInvalidArgument) {
+  try {
+    DiffusionAttention<float> layer(500'000'000, 1, 1);
+    ADD_FAILURE() << "a 4e18-byte layer was built";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("channels=500000000 need 1000000000500000000 parameters"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(EmptyInputs, BatchZeroGivesAnEmptyOutputOfTheRightShape) {
   for (const int64_t threshold : {kAlwaysFlash, kAlwaysStandard}) {
     DiffusionAttention<float> layer(8, 2, 4, threshold);

@@ -162,6 +162,41 @@ TEST(EngineMisuse, NoJitPastTheKernelsSequenceLimit) {
   EXPECT_EQ(layer.engine(), Engine::Fallback);
 }
 
+// A JIT layer asked to compile for a target that is refused stays exactly as it was: its kernels,
+// target and engine. compile() used to drop the kernels first, leaving the diagnostics reading a
+// freed map, the bad target kept and every later forward retrying it on the fallback.
+TEST(EngineMisuse, RefusedRetargetLeavesTheJitLayerAsItWas) {
+  Layer layer(8, 2, 4);
+  layer.compile();
+  ASSERT_EQ(layer.engine(), Engine::Jit);
+  const auto x = reference::random_tensor<float>({1, 8, 4, 4}, 3);
+  const Tensor<float> before = layer.forward(x);
+  auto value = [&](const std::string& name) {
+    for (const auto& [key, v] : layer.diagnostics())
+      if (key == name) return v;
+    return std::string("<missing>");
+  };
+  const std::string kernel = value("KernelName"), isa = value("Isa");
+  for (const bool fallback_on_error : {false, true}) {
+    CompileOptions other;
+    other.mcpu = "no-such-cpu";
+    other.fallback_on_error = fallback_on_error;
+    if (fallback_on_error) {
+      layer.compile(other);
+      EXPECT_NE(value("CompileFallbackReason").find("no-such-cpu"), std::string::npos);
+      EXPECT_NE(value("CompileFallbackReason").find("running on the jit engine"), std::string::npos);
+    } else {
+      EXPECT_THROW(layer.compile(other), CompileError);
+    }
+    EXPECT_EQ(layer.engine(), Engine::Jit);
+    EXPECT_EQ(value("KernelName"), kernel);
+    EXPECT_EQ(value("Isa"), isa);
+    const Tensor<float> after = layer.forward(x);
+    for (int64_t i = 0; i < after.size(); ++i) ASSERT_EQ(after[i], before[i]) << i;
+    EXPECT_EQ(value("KernelName"), kernel);  // the old target's kernels ran, no rebuild was tried
+  }
+}
+
 TEST(EngineMisuse, CompileForAnUnknownCpuThrows) {
   Layer layer(8, 2, 4);
   CompileOptions strict;
