@@ -21,7 +21,11 @@ CompiledGraph compile_graph(const ir::NodePtr& output, const GraphPipelineOption
   CompiledGraph result;
   const auto stage = [&](std::string name, ir::Graph graph) -> const ir::Graph& {
     ir::verify(graph);
-    dump_artifact(name + ".txt", ir::print(graph));
+    try {
+      dump_artifact(name + ".txt", ir::print(graph));
+    } catch (const IoError& e) {
+      result.dump_problems.emplace_back(e.what());
+    }
     result.stages.push_back({std::move(name), std::move(graph)});
     return result.stages.back().graph;
   };

@@ -24,6 +24,9 @@ struct GraphStage {
 
 struct CompiledGraph {
   std::vector<GraphStage> stages;  // in pipeline order
+  // Stages FLASHJIT_DUMP_DIR could not receive, and why: reported, never fatal (the graph is fine),
+  // like the plan artefacts' failed writes.
+  std::vector<std::string> dump_problems;
 
   const ir::Graph& final_graph() const { return stages.back().graph; }
   // The stage called `name`, or null.

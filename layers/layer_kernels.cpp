@@ -68,7 +68,9 @@ LayerKernels compile_layer_kernels(const ir::NodePtr& graph_output, int64_t flas
   const CompiledGraph graph = compile_graph(graph_output, GraphPipelineOptions{flash_threshold});
   const AttentionSpec spec = extract_attention_spec(graph.final_graph());
   const TargetInfo target = take(target_for_cpu(mcpu), "target");
-  return build(plan(spec, target, passes), start);
+  LayerKernels built = build(plan(spec, target, passes), start);
+  for (const std::string& problem : graph.dump_problems) built.cache_diagnostics.push_back(problem);
+  return built;
 }
 
 LayerKernels compile_backward_kernels(const LayerKernels& forward) {

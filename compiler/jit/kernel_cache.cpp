@@ -144,7 +144,7 @@ llvm::Expected<CachedPlan> compile_cached(const KernelPlan& plan) {
     auto compiled = compile_and_store(r, /*store=*/false);
     if (!compiled) return compiled.takeError();
     result.plan = std::move(*compiled);
-    r.diagnostics.push_back("kernel cache: bypassed (FLASHJIT_ALWAYS_COMPILE=1)");
+    r.diagnostics.emplace_back("kernel cache: bypassed (FLASHJIT_ALWAYS_COMPILE=1)");
   } else if (r.dump) {
     // The stages' text lives only in a compile, so a dump compiles; the result refreshes the cache.
     auto compiled = compile_and_store(r, /*store=*/true);

@@ -2,6 +2,7 @@
 // names the problem.
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -37,6 +38,21 @@ TEST(RunCommandErrors, BadFlagValues) {
   expect_usage_error(kSmall + " --seed -1", "--seed: expected an integer >= 0, got '-1'");
   expect_usage_error(kSmall + " --reps 99999999999", "--reps: expected an integer in [1, 1000000], got '99999999999'");
   expect_usage_error("dump --channels 8 --heads 2 --spatial 4 --batch 0", "--batch: expected an integer >= 1, got '0'");
+}
+
+// FLASHJIT_DUMP_DIR naming a file: a JIT run still succeeds and says what it could not dump (the
+// graph stages used to fail it with an IoError, while the plan artefacts were only a note).
+TEST(RunCommandErrors, UnwritableDumpDirIsOnlyANote) {
+  const std::filesystem::path file = ::testing::TempDir() + "run_dump_file_" + std::to_string(getpid());
+  std::ofstream(file) << "a file, not a folder";
+  setenv("FLASHJIT_DUMP_DIR", file.c_str(), 1);
+  const CommandResult r = run_flashjit(kSmall + " --engine jit");
+  unsetenv("FLASHJIT_DUMP_DIR");
+  std::filesystem::remove(file);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("CacheDiagnostic          FLASHJIT_DUMP_DIR: could not write " + (file / "graph.txt").string()),
+            std::string::npos)
+      << r.out;
 }
 
 TEST(RunCommandErrors, OutputThatIsNotAFile) {

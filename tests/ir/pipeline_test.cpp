@@ -113,5 +113,25 @@ TEST(Pipeline, AnUnwritableDumpDirIsAnIoError) {
   std::filesystem::remove(file);
 }
 
+// A dump folder that cannot be written does not fail the compile: each stage it could not receive
+// is a dump problem (the layer shows them as CacheDiagnostic lines), as for the plan artefacts.
+// It used to throw, failing a JIT run at the graph stage while an artefact failure was a note.
+TEST(Pipeline, AnUnwritableDumpDirIsReportedNotFatal) {
+  const std::filesystem::path file = ::testing::TempDir() + "flashjit_dump_file2_" + std::to_string(getpid());
+  std::ofstream(file) << "a file, not a folder";
+  const auto layer = make_layer<float>({4, 2, 2, 4, false});
+  CompiledGraph compiled;
+  {
+    const ScopedDumpDir scoped(file.string());
+    compiled = compile(layer, 4);
+  }
+  EXPECT_EQ(compiled.stages.size(), 4u);
+  ASSERT_EQ(compiled.dump_problems.size(), 4u);
+  EXPECT_NE(compiled.dump_problems.front().find("FLASHJIT_DUMP_DIR: could not write " + (file / "graph.txt").string()),
+            std::string::npos)
+      << compiled.dump_problems.front();
+  std::filesystem::remove(file);
+}
+
 }  // namespace
 }  // namespace flashjit::testing
