@@ -60,8 +60,10 @@ void list_cache() {
     if (e.metadata)
       fmt::print("{:<32}  {:<40}  {:<12}  {:>10}  {:>5}\n", key, e.metadata->spec, e.metadata->cpu,
                  human_bytes(e.bytes), human_age(e.modified));
-    else
+    else if (std::error_code error; std::filesystem::is_regular_file(e.path, error))
       fmt::print("{:<32}  damaged, rebuilt on next use: {}\n", key, e.problem);
+    else  // a rebuild could not rename its file over it
+      fmt::print("{:<32}  not a file, so never rebuilt: remove it ({})\n", key, e.problem);
   }
   fmt::print("{} entr{}, {}\n", entries.size(), entries.size() == 1 ? "y" : "ies", human_bytes(total));
 }

@@ -1,4 +1,5 @@
 // `flashjit cache`: lists the entries of FLASHJIT_CACHE_DIR and clears them.
+#include <filesystem>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -28,6 +29,12 @@ TEST(CacheCommand, ListsThenClears) {
   EXPECT_NE(r.out.find(std::string(32, 'e') + "  damaged, rebuilt on next use: empty file"),
             std::string::npos)
       << r.out;
+  // A directory under an entry's name: a rebuild's rename would fail on it, so it is not "rebuilt".
+  std::filesystem::create_directory(jit::entry_path(dir.path(), std::string(32, 'd')));
+  r = testing::run_flashjit("cache --list");
+  EXPECT_NE(r.out.find(std::string(32, 'd') + "  not a file, so never rebuilt: remove it"), std::string::npos) << r.out;
+  std::filesystem::remove(jit::entry_path(dir.path(), std::string(32, 'd')));
+  r = testing::run_flashjit("cache --list");
   EXPECT_NE(r.out.find("2 entries"), std::string::npos) << r.out;
   EXPECT_NE(testing::run_flashjit("cache").out.find(m.key), std::string::npos);  // the default
 
