@@ -7,6 +7,7 @@
 #include <memory>
 #include <string_view>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include <llvm/ADT/StringMap.h>
@@ -142,6 +143,13 @@ llvm::Expected<TargetInfo> target_for_cpu(const std::string& mcpu) {
   target.features = join_features(std::move(enabled));
   target.vector_bits = vector_bits_for_features(target.features);
   return target;
+}
+
+int64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return 0;
+  return static_cast<int64_t>(pages) * static_cast<int64_t>(page_size);
 }
 
 std::string thread_count_problem() {

@@ -2,6 +2,7 @@
 // that exercise narrower vector code than the host's).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,9 @@ bool has_feature(std::string_view features, std::string_view name);
 
 // Widest vector register the feature string allows: 512 with avx512f, 256 with avx2 + fma, else 128.
 int vector_bits_for_features(const std::string& features);
+
+// The machine's physical memory in bytes, 0 when unknown.
+int64_t physical_memory_bytes();
 
 inline constexpr int kMaxThreads = 1024;
 

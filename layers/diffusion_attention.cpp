@@ -376,12 +376,18 @@ DiffusionAttention<T>::DiffusionAttention(int64_t channels, int64_t num_heads, i
   s.spatial = spatial_size;
   s.threshold = flash_attention_threshold;
   s.causal = use_causal_mask;
+  // Parameters past the machine's memory are refused before the allocation is tried (an ASan
+  // build aborts on a failed operator new instead of throwing); a failed one is refused the same way.
+  const auto too_large = [&] {
+    return InvalidArgument(fmt::format("DiffusionAttention: channels={} need {} parameters ({} bytes), more than this "
+                                       "machine can allocate ({} bytes of memory)",
+                                       channels, count, count * element_bytes, physical_memory_bytes()));
+  };
+  if (const int64_t memory = physical_memory_bytes(); memory > 0 && count * element_bytes > memory) throw too_large();
   try {
     s.parameters.assign(static_cast<std::size_t>(count), T(0));
   } catch (const std::bad_alloc&) {
-    throw InvalidArgument(fmt::format("DiffusionAttention: channels={} need {} parameters ({} bytes), more than this "
-                                      "machine can allocate",
-                                      channels, count, count * element_bytes));
+    throw too_large();
   }
   // Xavier/Glorot uniform for a C -> C projection; the bias stays zero.
   std::mt19937_64 rng(seed);
