@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <unistd.h>
@@ -152,20 +153,33 @@ int64_t physical_memory_bytes() {
   return static_cast<int64_t>(pages) * static_cast<int64_t>(page_size);
 }
 
-std::string thread_count_problem() {
+namespace {
+
+// FLASHJIT_NUM_THREADS as a count, nullopt when unset or empty; `problem` says why a set value is
+// not one (and the result is then nullopt too).
+std::optional<int> requested_thread_count(std::string* problem) {
   const char* env = std::getenv("FLASHJIT_NUM_THREADS");
-  if (!env || !*env) return {};
+  if (!env || !*env) return std::nullopt;
   char* end = nullptr;
   errno = 0;
   const long v = std::strtol(env, &end, 10);
-  if (end != env && *end == '\0' && errno != ERANGE && v >= 1 && v <= kMaxThreads) return {};
-  return fmt::format("FLASHJIT_NUM_THREADS: expected a whole number of threads from 1 to {}, got '{}'", kMaxThreads,
-                     env);
+  if (end != env && *end == '\0' && errno != ERANGE && v >= 1 && v <= kMaxThreads) return static_cast<int>(v);
+  if (problem)
+    *problem = fmt::format("FLASHJIT_NUM_THREADS: expected a whole number of threads from 1 to {}, got '{}'",
+                           kMaxThreads, env);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string thread_count_problem() {
+  std::string problem;
+  requested_thread_count(&problem);
+  return problem;
 }
 
 int default_thread_count() {
-  if (const char* env = std::getenv("FLASHJIT_NUM_THREADS"); env && *env && thread_count_problem().empty())
-    return static_cast<int>(std::strtol(env, nullptr, 10));
+  if (const std::optional<int> requested = requested_thread_count(nullptr)) return *requested;
   unsigned hw = std::thread::hardware_concurrency();
   return hw ? static_cast<int>(hw) : 1;
 }

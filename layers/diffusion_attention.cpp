@@ -129,9 +129,8 @@ struct DiffusionAttention<T>::State {
     const LayerKernels* last_kernels;
   };
   Targeted retarget(const std::string& new_mcpu) {
-    Targeted previous{std::exchange(mcpu, new_mcpu), std::exchange(kernels, {}), std::exchange(backward_kernels, {}),
-                      std::exchange(pending_backward, {}), std::exchange(last_kernels, nullptr)};
-    return previous;
+    return {std::exchange(mcpu, new_mcpu), std::exchange(kernels, {}), std::exchange(backward_kernels, {}),
+            std::exchange(pending_backward, {}), std::exchange(last_kernels, nullptr)};
   }
   // Map moves keep their nodes, so last_kernels points into the restored map again.
   void restore(Targeted&& previous) {

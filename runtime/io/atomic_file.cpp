@@ -1,12 +1,14 @@
 #include "runtime/io/atomic_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include <fmt/format.h>
@@ -29,15 +31,17 @@ std::filesystem::path destination(const std::filesystem::path& path) {
   if (path.filename().empty())
     throw IoError(fmt::format("{}: expected a file path, got a directory", path.string()));
   std::filesystem::path target = path;
-  if (existing_kind(path) == "a symbolic link") {
+  std::optional<mode_t> mode = existing_mode(path);
+  if (mode && S_ISLNK(*mode)) {
     std::error_code error;
     target = std::filesystem::canonical(path, error);
     if (error)
       throw IoError(fmt::format("{}: a symbolic link whose target cannot be resolved: {}", path.string(),
                                 error.message()));
+    mode = existing_mode(target);
   }
-  if (const std::string_view kind = existing_kind(target); !kind.empty() && kind != "a regular file")
-    throw IoError(fmt::format("{}: expected a regular file or a new path, got {}", path.string(), kind));
+  if (mode && !S_ISREG(*mode))
+    throw IoError(fmt::format("{}: expected a regular file or a new path, got {}", path.string(), file_kind(*mode)));
   return target;
 }
 

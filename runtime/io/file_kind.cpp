@@ -22,10 +22,10 @@ std::string_view file_kind(mode_t mode) {
   return "a special file";
 }
 
-std::string_view existing_kind(const std::filesystem::path& path) {
+std::optional<mode_t> existing_mode(const std::filesystem::path& path) {
   struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0) return file_kind(st.st_mode);
-  if (errno == ENOENT) return "";
+  if (::lstat(path.c_str(), &st) == 0) return st.st_mode;
+  if (errno == ENOENT) return std::nullopt;
   throw IoError(fmt::format("{}: cannot inspect: {}", path.string(), std::strerror(errno)));
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string_view>
 #include <sys/types.h>
 
@@ -11,8 +12,8 @@ namespace flashjit::io {
 // "a regular file", "a directory", "a FIFO", "a character device", ... for an st_mode.
 std::string_view file_kind(mode_t mode);
 
-// The kind of what `path` itself names (a symbolic link is not followed), or "" when nothing is
-// there. Throws IoError naming the path when it cannot be inspected for another reason.
-std::string_view existing_kind(const std::filesystem::path& path);
+// The st_mode of what `path` itself names (a symbolic link is not followed), or nullopt when
+// nothing is there. Throws IoError naming the path when it cannot be inspected for another reason.
+std::optional<mode_t> existing_mode(const std::filesystem::path& path);
 
 }  // namespace flashjit::io
