@@ -36,9 +36,14 @@ std::filesystem::path require_directory() {
   if (dir.empty())
     throw InvalidArgument(
         "cache: no cache directory: expected FLASHJIT_CACHE_DIR, XDG_CACHE_HOME or HOME to be set");
-  // A missing directory is an empty cache; anything else in its place cannot hold one.
+  // A missing directory is an empty cache; anything else in its place cannot hold one, and a path
+  // that cannot be looked at (a symlink loop, no permission) is not an empty cache either.
   std::error_code error;
-  if (std::filesystem::exists(dir, error) && !std::filesystem::is_directory(dir, error))
+  const std::filesystem::file_status status = std::filesystem::status(dir, error);
+  if (status.type() == std::filesystem::file_type::not_found) return dir;
+  if (error)
+    throw IoError(fmt::format("cache: cannot read {}: {}", dir.string(), error.message()));
+  if (status.type() != std::filesystem::file_type::directory)
     throw IoError(fmt::format("cache: {}: expected a directory for the kernel cache, got another kind of file",
                               dir.string()));
   return dir;
@@ -56,14 +61,17 @@ void list_cache() {
   uintmax_t total = 0;
   for (const jit::EntryListing& e : entries) {
     total += e.bytes;
-    const std::string key = e.path.stem().string();
+    const std::string key = (e.temporary ? e.path.filename() : e.path.stem()).string();
     if (e.metadata)
       fmt::print("{:<32}  {:<40}  {:<12}  {:>10}  {:>5}\n", key, e.metadata->spec, e.metadata->cpu,
                  human_bytes(e.bytes), human_age(e.modified));
-    else if (std::error_code error; std::filesystem::is_regular_file(e.path, error))
+    else if (e.temporary)
+      fmt::print("{:<32}  {} ({}, {} old): --clear removes it\n", key, e.problem,
+                 human_bytes(e.bytes), human_age(e.modified));
+    else if (e.directory)  // a rebuild cannot rename its file over a directory
+      fmt::print("{:<32}  a directory, so never rebuilt: remove it\n", key);
+    else
       fmt::print("{:<32}  damaged, rebuilt on next use: {}\n", key, e.problem);
-    else  // a rebuild could not rename its file over it
-      fmt::print("{:<32}  not a file, so never rebuilt: remove it ({})\n", key, e.problem);
   }
   fmt::print("{} entr{}, {}\n", entries.size(), entries.size() == 1 ? "y" : "ies", human_bytes(total));
 }

@@ -470,8 +470,10 @@ class AttentionBackwardEmitter {
         if (diagonal) s = b_.CreateSelect(hidden(offset, qi, kv), minus_inf, s);
         const int64_t real = block.valid - kv * s_.lanes;
         if (real < s_.lanes) s = b_.CreateSelect(padding_lanes(real), minus_inf, s);
-        // S - lse <= 0. A hidden or padding lane's -inf gives 0; a NaN score stays NaN.
-        auto* p = emit_exp2(b_, s, s_.exp2, Exp2Range::BelowMaxExpKeepNaN);
+        // S - lse <= 0, up to the rounding of S recomputed in another order than the forward's,
+        // which for large scores is more than 2^x can take: clamped. A hidden or padding lane's
+        // -inf gives 0; a NaN score stays NaN.
+        auto* p = emit_exp2(b_, vec_.at_most_zero(s), s_.exp2, Exp2Range::BelowMaxExpKeepNaN);
         auto* ds = b_.CreateFMul(p, b_.CreateLoad(vec_.type(), dp_slots[qi * kvs + kv]));
         vec_.store(ds, vec_.at(ds_, qi * s_.key_block + kv * s_.lanes), vector_align());
         out[qi].push_back(p);

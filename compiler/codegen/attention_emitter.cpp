@@ -355,10 +355,14 @@ class AttentionEmitter {
                                   Exp2Range::BelowMaxExp);
         store_slot(max_, q, updated);
         store_slot(sum_, q, b_.CreateFMul(load_slot(sum_, q), correction[q]));
+        // S - max is <= 0, but `shift` is rounded at the max's magnitude: with scores past 2^30
+        // (float) it can leave S - max at +ulp, past what 2^x can take. Clamped; the
+        // no-rescale path needs no clamp, its block max being <= kRescaleThreshold exactly.
         auto* shift = b_.CreateFSub(updated, base[q]);
         for (size_t j = 0; j < s.size(); ++j) {
           auto* slot = slots[j * static_cast<size_t>(qvs) + static_cast<size_t>(q)];
-          b_.CreateStore(b_.CreateFSub(b_.CreateLoad(vec_.type(), slot), shift), slot);
+          b_.CreateStore(vec_.at_most_zero(b_.CreateFSub(b_.CreateLoad(vec_.type(), slot), shift)),
+                         slot);
         }
       }
       emit_unrolled_loop(b_, s_.head_dim, kHeadDimUnroll, "rescale_acc", [&](llvm::Value* i) {

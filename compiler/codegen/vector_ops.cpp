@@ -129,6 +129,11 @@ llvm::Value* VectorOps::max(llvm::Value* a, llvm::Value* b) const {
   return b_.CreateSelect(b_.CreateFCmpOGT(a, b), a, b);
 }
 
+llvm::Value* VectorOps::at_most_zero(llvm::Value* x) const {
+  llvm::Value* zero = llvm::Constant::getNullValue(x->getType());
+  return b_.CreateSelect(b_.CreateFCmpOGT(x, zero), zero, x);
+}
+
 namespace {
 llvm::Value* tree_reduce(std::vector<llvm::Value*> values,
                          const std::function<llvm::Value*(llvm::Value*, llvm::Value*)>& op) {

@@ -64,6 +64,9 @@ class VectorOps {
   // max as compare+select, which x86 lowers to one vmaxps (llvm.maxnum would add NaN fix-ups,
   // because we never promise nnan).
   llvm::Value* max(llvm::Value* a, llvm::Value* b) const;
+  // min(x, 0) with a NaN x kept NaN (one vminps): for exponents that are <= 0 exactly but can come
+  // out above it by the rounding of large scores, where 2^x would overflow.
+  llvm::Value* at_most_zero(llvm::Value* x) const;
   // Lane-wise tree reductions of a list of vectors (no horizontal work).
   llvm::Value* max_of(std::vector<llvm::Value*> values) const;
   llvm::Value* sum_of(std::vector<llvm::Value*> values) const;

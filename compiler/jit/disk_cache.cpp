@@ -9,8 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -47,7 +46,8 @@ bool is_temp_name(std::string_view name) {
 
 std::string errno_text(int err) { return std::strerror(err); }
 
-// Reads the whole file; nullopt with `problem` set when it cannot.
+// Reads the whole file; nullopt with `problem` set when it cannot. O_NONBLOCK: a FIFO in an
+// entry's place must not wait for a writer (file_size refuses it first; this covers a race).
 std::optional<std::string> read_file(const fs::path& path, std::string& problem) {
   std::error_code ec;
   const uintmax_t size = fs::file_size(path, ec);
@@ -59,12 +59,25 @@ std::optional<std::string> read_file(const fs::path& path, std::string& problem)
     problem = fmt::format("{} bytes: larger than any entry", size);
     return std::nullopt;
   }
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) {
-    problem = "cannot read";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    problem = "cannot read: " + errno_text(errno);
     return std::nullopt;
   }
+  std::string bytes(static_cast<size_t>(size), '\0');
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      problem = n < 0 ? "cannot read: " + errno_text(errno)
+                      : fmt::format("cannot read: {} of {} bytes", done, bytes.size());
+      ::close(fd);
+      return std::nullopt;
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
   return bytes;
 }
 
@@ -124,11 +137,20 @@ std::string store_entry(const fs::path& dir, const EntryMetadata& metadata,
   fs::create_directories(dir, ec);
   if (ec) return fmt::format("cannot create {}: {}", dir.string(), ec.message());
 
+  // A writer killed between create and rename leaves its temporary file; a later process with the
+  // same pid (usual in containers) must not collide with it, so the name also carries a random
+  // part, and a name already taken is simply passed over.
   static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 random{std::random_device{}()};
   const fs::path final_path = entry_path(dir, metadata.key);
-  const fs::path temp_path =
-      dir / fmt::format("{}{}{}.{}", metadata.key, kTempInfix, ::getpid(), counter++);
-  const int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  fs::path temp_path;
+  int fd = -1;
+  for (int attempt = 0; fd < 0 && attempt < 16; ++attempt) {
+    temp_path = dir / fmt::format("{}{}{}.{}.{:016x}", metadata.key, kTempInfix, ::getpid(),
+                                  counter++, random());
+    fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && errno != EEXIST) break;
+  }
   if (fd < 0) return fmt::format("cannot create {}: {}", temp_path.string(), errno_text(errno));
 
   std::string written = fault_injected(FaultSite::CacheWrite)
@@ -144,22 +166,42 @@ std::string store_entry(const fs::path& dir, const EntryMetadata& metadata,
   return problem;
 }
 
+namespace {
+
+// The files of `dir`; none when it does not exist. IoError when it exists but cannot be listed (no
+// permission, a symlink loop, not a directory): an unreadable cache is not an empty one.
+std::vector<fs::path> cache_files(const fs::path& dir) {
+  std::error_code ec;
+  std::vector<fs::path> files;
+  fs::directory_iterator it(dir, ec);
+  if (ec == std::errc::no_such_file_or_directory) return files;
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) files.push_back(it->path());
+  if (ec) throw IoError(fmt::format("kernel cache: cannot list {}: {}", dir.string(), ec.message()));
+  return files;
+}
+
+}  // namespace
+
 std::vector<EntryListing> list_entries(const fs::path& dir) {
   std::vector<EntryListing> out;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return out;
-  for (const fs::directory_entry& file : fs::directory_iterator(dir, ec)) {
-    if (!is_entry_name(file.path().filename().string())) continue;
+  for (const fs::path& path : cache_files(dir)) {
+    const std::string name = path.filename().string();
+    const bool temporary = is_temp_name(name);
+    if (!is_entry_name(name) && !temporary) continue;
     EntryListing listing;
-    listing.path = file.path();
+    listing.path = path;
+    listing.temporary = temporary;
     struct stat info {};
-    if (::stat(file.path().c_str(), &info) == 0) {
+    if (::lstat(path.c_str(), &info) == 0) {
       listing.bytes = static_cast<uintmax_t>(info.st_size);
       listing.modified = std::chrono::system_clock::from_time_t(info.st_mtim.tv_sec);
+      listing.directory = S_ISDIR(info.st_mode);
     }
-    if (auto bytes = read_file(file.path(), listing.problem)) {
+    if (temporary) {
+      listing.problem = "temporary file of a write that was interrupted or is under way";
+    } else if (auto bytes = read_file(path, listing.problem)) {
       auto entry = parse_entry(*bytes);
-      if (entry && entry->metadata.key == file.path().stem().string())
+      if (entry && entry->metadata.key == path.stem().string())
         listing.metadata = entry->metadata;
       else if (entry)
         listing.problem = fmt::format("holds key {}, not its file name's", entry->metadata.key);
@@ -174,15 +216,13 @@ std::vector<EntryListing> list_entries(const fs::path& dir) {
 }
 
 std::size_t clear_entries(const fs::path& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return 0;
   std::vector<fs::path> doomed;
-  for (const fs::directory_entry& file : fs::directory_iterator(dir, ec)) {
-    const std::string name = file.path().filename().string();
-    if (is_entry_name(name) || is_temp_name(name)) doomed.push_back(file.path());
+  for (const fs::path& path : cache_files(dir)) {
+    const std::string name = path.filename().string();
+    if (is_entry_name(name) || is_temp_name(name)) doomed.push_back(path);
   }
-  if (ec) throw IoError(fmt::format("kernel cache: cannot list {}: {}", dir.string(), ec.message()));
   for (const fs::path& path : doomed) {
+    std::error_code ec;
     if (!fs::remove(path, ec) && ec)
       throw IoError(fmt::format("kernel cache: cannot remove {}: {}", path.string(), ec.message()));
   }

@@ -35,21 +35,24 @@ DiskLookup load_entry(const std::filesystem::path& dir, const EntryMetadata& exp
 std::string store_entry(const std::filesystem::path& dir, const EntryMetadata& metadata,
                         const std::vector<std::string_view>& objects);
 
-// What `flashjit cache --list` shows of one entry.
+// What `flashjit cache --list` shows of one entry or leftover temporary file.
 struct EntryListing {
   std::filesystem::path path;
   uintmax_t bytes = 0;
   std::chrono::system_clock::time_point modified;
-  std::optional<EntryMetadata> metadata;  // absent when the entry is damaged
+  std::optional<EntryMetadata> metadata;  // absent when the entry is damaged or temporary
   std::string problem;                    // why, when damaged
+  bool temporary = false;  // a write's temporary file, left by a killed process or in progress
+  bool directory = false;  // a directory under an entry's name: no rename can replace it
 };
 
-// Every entry of `dir`, oldest first; an absent directory has none.
+// Every entry and temporary file of `dir`, oldest first; an absent directory has none. Throws
+// IoError when `dir` exists but cannot be listed.
 std::vector<EntryListing> list_entries(const std::filesystem::path& dir);
 
 // Removes the entries and leftover temporary files of `dir`, and nothing else (the directory may
-// be shared with other files). Returns how many files were removed; throws IoError when one cannot
-// be removed.
+// be shared with other files). Returns how many files were removed; throws IoError when `dir`
+// cannot be listed or a file cannot be removed.
 std::size_t clear_entries(const std::filesystem::path& dir);
 
 }  // namespace flashjit::jit

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <string_view>
 
 #include <llvm/Support/Error.h>
 #include <llvm/Target/TargetMachine.h>
@@ -15,8 +16,14 @@ namespace flashjit::jit {
 // error rather than LLVM's warning and silent fallback.
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>> make_target_machine(const TargetInfo& target);
 
-// Success when code for `target` can run on this machine: every feature it enables that the host
-// reports on, the host has.
+// Success when code for `target` can run on this machine: every instruction-set feature it enables
+// that the host reports on, the host has.
 llvm::Error check_runs_on_host(const TargetInfo& target);
+
+// False for the features a CPU name implies that code generation never uses on its own: system and
+// privileged instructions (invpcid, xsaves, wbnoinvd, ...) and those reached only through their
+// intrinsics (rdseed, shstk, ...). Virtual machines hide many of them, which must not refuse code
+// for the very CPU they run on (znver5 on a znver5 guest lacking pku or rdpru).
+bool is_instruction_set_feature(std::string_view feature);
 
 }  // namespace flashjit::jit

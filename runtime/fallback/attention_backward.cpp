@@ -93,8 +93,11 @@ HWY_INLINE void probabilities_and_score_gradients(D d, size_t rows, T scale, con
       const V query_lse = kLanes == Lanes::Keys ? hn::Set(d, lse[r]) : hn::Load(d, lse + v * lanes);
       const V query_dot = kLanes == Lanes::Keys ? hn::Set(d, dot[r]) : hn::Load(d, dot + v * lanes);
       // Masked scores are -inf, so their probability is exactly 0; their dS is 0 too unless dP is
-      // not finite, and accumulate_rows leaves those lanes out either way.
-      const V p = hn::Exp(d, hn::Sub(hn::Load(d, probs + at), query_lse));
+      // not finite, and accumulate_rows leaves those lanes out either way. s - lse <= 0 up to the
+      // rounding of large scores, more than Exp can take: clamped. Exp(NaN) is 0, and a NaN score
+      // (from a NaN weight) must reach dV as in the reference: kept.
+      const V arg = hn::Sub(hn::Load(d, probs + at), query_lse);
+      const V p = hn::IfThenElse(hn::IsNaN(arg), arg, hn::Exp(d, hn::Min(arg, hn::Zero(d))));
       hn::Store(p, d, probs + at);
       hn::Store(hn::Mul(hn::Mul(p, scale_v), hn::Sub(hn::Load(d, d_scores + at), query_dot)), d, d_scores + at);
     }

@@ -63,7 +63,9 @@ void flash_attention_backward(const HeadSlice<T>& head, const T* out, const T* l
                               const HeadGradients& grads) {
   backward_rows(head, out, d_out, grads, kFlashKeyTile, [&](int64_t i, int64_t j0, int64_t width, double* p) {
     const double row_lse = static_cast<double>(lse[i]);
-    for (int64_t t = 0; t < width; ++t) p[t] = std::exp(head.score(i, j0 + t) - row_lse);
+    // score - lse <= 0, up to lse's rounding to T, which at large scores is more than exp can
+    // take: clamped (std::min keeps a NaN first argument).
+    for (int64_t t = 0; t < width; ++t) p[t] = std::exp(std::min(head.score(i, j0 + t) - row_lse, 0.0));
   });
 }
 

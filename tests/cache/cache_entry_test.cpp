@@ -133,6 +133,36 @@ TEST(DiskCache, StoresAtomicallyAndLoadsWhatItStored) {
   EXPECT_EQ(names, std::vector<std::string>{m.key + ".fjk"});
 }
 
+// A writer killed between creating its temporary file and renaming it leaves the file behind; a
+// later process with the same pid (usual in containers) must still be able to write the entry.
+TEST(DiskCache, AStaleTemporaryFileNeverBlocksAWrite) {
+  testing::TempDir dir("stale_temp");
+  const jit::EntryMetadata m = sample_metadata();
+  for (int n = 0; n < 1000; ++n)
+    testing::write_bytes(dir.path() / fmt::format("{}.fjk.tmp.{}.{}", m.key, ::getpid(), n), "x");
+  ASSERT_EQ(jit::store_entry(dir.path(), m, {kObject}), "");
+  EXPECT_EQ(jit::load_entry(dir.path(), m).objects, std::vector<std::string>{kObject});
+}
+
+// An unreadable cache is not an empty one: listing and clearing it fail, naming why.
+TEST(DiskCache, ADirectoryThatCannotBeListedIsAnError) {
+  testing::TempDir dir("loop");
+  fs::create_symlink(dir.path() / "b", dir.path() / "a");
+  fs::create_symlink(dir.path() / "a", dir.path() / "b");
+  for (auto call : {+[](const fs::path& p) { (void)jit::list_entries(p); },
+                    +[](const fs::path& p) { (void)jit::clear_entries(p); }}) {
+    try {
+      call(dir.path() / "a");
+      ADD_FAILURE() << "expected IoError";
+    } catch (const IoError& e) {
+      EXPECT_NE(std::string(e.what()).find("cannot list " + (dir.path() / "a").string()),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_TRUE(jit::list_entries(dir.path() / "absent").empty());
+}
+
 TEST(DiskCache, ReportsAnUnwritableDirectory) {
   testing::TempDir dir("unwritable");
   testing::write_bytes(dir.path() / "file", "not a directory");
@@ -166,18 +196,23 @@ TEST(DiskCache, ListsEntriesAndClearsOnlyItsOwnFiles) {
   testing::write_bytes(dir.path() / "notes.txt", "the user's");
 
   const auto listing = jit::list_entries(dir.path());
-  ASSERT_EQ(listing.size(), 2u);
-  int valid = 0;
+  ASSERT_EQ(listing.size(), 3u);
+  int valid = 0, temporary = 0;
   for (const jit::EntryListing& e : listing) {
     if (e.metadata) {
       ++valid;
       EXPECT_EQ(*e.metadata, m);
       EXPECT_EQ(e.bytes, jit::serialize_entry(m, {kObject}).size());
+    } else if (e.temporary) {
+      ++temporary;
+      EXPECT_EQ(e.bytes, 15u);
+      EXPECT_NE(e.problem.find("interrupted"), std::string::npos) << e.problem;
     } else {
       EXPECT_NE(e.problem.find("not a flashjit cache entry"), std::string::npos) << e.problem;
     }
   }
   EXPECT_EQ(valid, 1);
+  EXPECT_EQ(temporary, 1);
 
   EXPECT_EQ(jit::clear_entries(dir.path()), 3u);
   EXPECT_TRUE(jit::list_entries(dir.path()).empty());

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "compiler/host.h"
 #include "ir/error.h"
 #include "runtime/fallback/fallback_forward.h"
 #include "layer_test_support.h"
@@ -274,6 +275,21 @@ TEST(Diagnostics, CompileFallbackIsRecorded) {
   const std::string reason = diagnostic(layer.diagnostics(), "CompileFallbackReason");
   EXPECT_NE(reason.find("FLASHJIT_DISABLE_JIT"), std::string::npos) << reason;
   EXPECT_NO_THROW(layer.forward(Tensor<float>({1, 12, 4, 4})));
+}
+
+// The host's own CPU name implies system features a virtual machine may hide (pku, rdpru, xsaves
+// on this project's znver5 guests), which used to refuse code for the very CPU it runs on.
+TEST(Diagnostics, CompilesForTheHostsOwnCpuName) {
+  const LayerShape s = sequence_shape(1, 3, 4, 19, false);
+  DiffusionAttention<float> layer = make_layer<float>(s, 16);
+  CompileOptions options;
+  options.mcpu = host_target().cpu;
+  options.fallback_on_error = false;
+  layer.compile(options);
+  ASSERT_EQ(layer.engine(), Engine::Jit);
+  EXPECT_EQ(diagnostic(layer.diagnostics(), "Isa").find("none"), std::string::npos);
+  const auto x = reference::random_tensor<float>(s.input_shape(), 5);
+  EXPECT_LE(max_scaled_diff(layer.forward(x), make_layer<float>(s, 16).forward(x)), 1e-5);
 }
 
 TEST(Diagnostics, SecondLayerOfTheSameShapeHitsTheKernelCache) {

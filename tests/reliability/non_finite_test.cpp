@@ -67,34 +67,70 @@ void scale_query_key(DiffusionAttention<T>& layer, double factor) {
   layer.set_parameters(p);
 }
 
+// Every element finite, and within `tolerance` of the reference relative to max(1, |reference|).
 template <typename T>
-void expect_large_logits_finite(const ValueCase& c) {
+void expect_finite_and_close(const std::vector<T>& got, const std::vector<T>& want, double tolerance) {
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(static_cast<double>(got[i]))) << "element " << i << ": " << got[i];
+    ASSERT_LE(std::abs(static_cast<double>(got[i]) - want[i]) / std::max(1.0, std::abs(static_cast<double>(want[i]))),
+              tolerance)
+        << "element " << i << ": " << got[i] << ", the reference has " << want[i];
+  }
+}
+
+template <typename T>
+std::vector<T> values(const Tensor<T>& t) {
+  return std::vector<T>(t.data(), t.data() + t.size());
+}
+
+// Logits scaled to about `logit`: the forward and the whole backward stay finite and match the
+// reference. A logit of L carries L * epsilon of rounding from the projections, which the softmax
+// turns into that much relative error in the weights (1e-3 in float at 1e4): the tolerance.
+template <typename T>
+void expect_large_logits_finite(const ValueCase& c, double logit) {
   const LayerShape s = value_shape(c.causal);
   auto pair = make_layer_pair<T>(s, c.flash ? kAlwaysFlash : kAlwaysStandard, c.engine);
   const auto x = reference::random_tensor<T>(s.input_shape(), 41);
-  const double factor = std::sqrt(1e4 / largest_logit(pair.oracle, x, s));
+  const double factor = std::sqrt(logit / largest_logit(pair.oracle, x, s));
   scale_query_key(pair.layer, factor);
   scale_query_key(pair.oracle, factor);
-  const double logit = largest_logit(pair.oracle, x, s);
-  ASSERT_GT(logit, 0.99e4);
-  ASSERT_LT(logit, 1.01e4);
+  const double largest = largest_logit(pair.oracle, x, s);
+  ASSERT_GT(largest, 0.99 * logit);
+  ASSERT_LT(largest, 1.01 * logit);
+  const double tolerance = logit * std::numeric_limits<T>::epsilon() * 8;
 
-  const Tensor<T> y = pair.layer.forward(x);
-  const Tensor<T> want = pair.oracle.forward(x);
-  for (int64_t i = 0; i < y.size(); ++i) ASSERT_TRUE(std::isfinite(static_cast<double>(y[i]))) << "element " << i;
-  // A logit of 1e4 carries 1e4 * epsilon of rounding from the projections, which the softmax turns
-  // into that much relative error in the weights: 1e-3 in float, 1e-12 in double.
-  const double tolerance = 1e4 * std::numeric_limits<T>::epsilon() * 8;
-  EXPECT_LE(max_scaled_diff(y, want), tolerance);
+  {
+    SCOPED_TRACE("forward");
+    expect_finite_and_close(values(pair.layer.forward(x)), values(pair.oracle.forward(x)), tolerance);
+  }
+  const auto dy = reference::random_tensor<T>(s.input_shape(), 42);
+  {
+    SCOPED_TRACE("dx");
+    expect_finite_and_close(values(pair.layer.backward(dy)), values(pair.oracle.backward(dy)), tolerance);
+  }
+  SCOPED_TRACE("parameter gradients");
+  expect_finite_and_close(pair.layer.get_parameter_gradients(), pair.oracle.get_parameter_gradients(),
+                          tolerance);
 }
 
 class ExtremeValues : public ::testing::TestWithParam<ValueCase> {};
 
 TEST_P(ExtremeValues, LogitsAroundTenThousandStayFinite) {
   if (GetParam().is_double)
-    expect_large_logits_finite<double>(GetParam());
+    expect_large_logits_finite<double>(GetParam(), 1e4);
   else
-    expect_large_logits_finite<float>(GetParam());
+    expect_large_logits_finite<float>(GetParam(), 1e4);
+}
+
+// Logits past 2^30 (float) or 2^60 (double): the rounding of the running max or of the saved
+// log-sum-exp then exceeds what exp can take (2^128, 2^1024), so an exponent that is <= 0 exactly
+// but comes out a few ulps above it overflowed (NaN in the flash forward, huge gradients).
+TEST_P(ExtremeValues, LogitsPastTheExponentRangeStayFinite) {
+  if (GetParam().is_double)
+    expect_large_logits_finite<double>(GetParam(), 1e20);
+  else
+    expect_large_logits_finite<float>(GetParam(), 1e10);
 }
 
 // One poisoned element in batch 0, token kPoisoned, of the input (forward) or of the output's
@@ -170,6 +206,44 @@ TEST_P(ExtremeValues, NanAndInfinityPropagate) {
     expect_every_poison_propagates<double>(GetParam());
   else
     expect_every_poison_propagates<float>(GetParam());
+}
+
+// A NaN in one weight of Wq: the scores of its head are NaN, and so are P and every gradient they
+// reach, dWv's included. The fallback's Exp turned a NaN score into P = 0, which left dWv finite.
+template <typename T>
+void expect_nan_weight_reaches_the_same_gradients(const ValueCase& c) {
+  const LayerShape s = value_shape(c.causal);
+  auto pair = make_layer_pair<T>(s, c.flash ? kAlwaysFlash : kAlwaysStandard, c.engine);
+  for (DiffusionAttention<T>* layer : {&pair.layer, &pair.oracle}) {
+    std::vector<T> p = layer->get_parameters();
+    p[1] = std::numeric_limits<T>::quiet_NaN();  // Wq[0][1]: head 0's queries
+    layer->set_parameters(p);
+  }
+  const auto x = reference::random_tensor<T>(s.input_shape(), 46);
+  pair.layer.forward(x);
+  pair.oracle.forward(x);
+  const auto dy = reference::random_tensor<T>(s.input_shape(), 47);
+  pair.layer.backward(dy);
+  pair.oracle.backward(dy);
+  const std::vector<T> got = pair.layer.get_parameter_gradients();
+  const std::vector<T> want = pair.oracle.get_parameter_gradients();
+  ASSERT_EQ(got.size(), want.size());
+  const std::size_t matrix = static_cast<std::size_t>(s.channels() * s.channels());
+  int non_finite_dwv = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const bool expected = std::isfinite(static_cast<double>(want[i]));
+    ASSERT_EQ(std::isfinite(static_cast<double>(got[i])), expected)
+        << "parameter gradient " << i << ": " << got[i] << ", the reference has " << want[i];
+    if (i >= 2 * matrix && i < 3 * matrix && !expected) ++non_finite_dwv;
+  }
+  EXPECT_GT(non_finite_dwv, 0);
+}
+
+TEST_P(ExtremeValues, NanInAWeightReachesTheSameGradients) {
+  if (GetParam().is_double)
+    expect_nan_weight_reaches_the_same_gradients<double>(GetParam());
+  else
+    expect_nan_weight_reaches_the_same_gradients<float>(GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, ExtremeValues, ::testing::ValuesIn(value_cases()));
