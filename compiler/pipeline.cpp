@@ -1,10 +1,14 @@
 #include "compiler/pipeline.h"
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -42,22 +46,34 @@ const GraphStage* CompiledGraph::find(std::string_view name) const {
   return nullptr;
 }
 
-void dump_artifact(std::string_view file_name, std::string_view contents) {
+std::filesystem::path dump_directory() {
   const char* dir = std::getenv("FLASHJIT_DUMP_DIR");
-  if (!dir || !*dir) return;
-  const std::filesystem::path path = std::filesystem::path(dir) / file_name;
+  if (!dir || !*dir || std::string_view(dir) == "0") return {};
+  return dir;
+}
+
+void dump_artifact(std::string_view file_name, std::string_view contents) {
+  const std::filesystem::path dir = dump_directory();
+  if (dir.empty()) return;
+  const std::filesystem::path path = dir / file_name;
+  static std::atomic<uint64_t> counter{0};
+  const std::filesystem::path temp =
+      path.string() + fmt::format(".tmp.{}.{}", ::getpid(), counter++);
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
-  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  std::ofstream file(temp, std::ios::binary | std::ios::trunc);
   file.write(contents.data(), static_cast<std::streamsize>(contents.size()));
   file.close();
-  if (!file) {
-    // errno of the failed open, write or close (a full disk, a file where a folder should be); a
-    // truncated artefact would mislead whoever reads it, so none is left.
-    const std::string reason = ec ? ec.message() : std::strerror(errno);
-    std::filesystem::remove(path, ec);
-    throw IoError(fmt::format("FLASHJIT_DUMP_DIR: could not write {}: {}", path.string(), reason));
-  }
+  std::string reason;
+  if (!file)
+    // errno of the failed open, write or close (a full disk, a file where a folder should be).
+    reason = ec ? ec.message() : std::strerror(errno);
+  else if (::rename(temp.c_str(), path.c_str()) != 0)
+    reason = std::strerror(errno);
+  if (reason.empty()) return;
+  // A truncated artefact would mislead whoever reads it, so none is left.
+  std::filesystem::remove(temp, ec);
+  throw IoError(fmt::format("FLASHJIT_DUMP_DIR: could not write {}: {}", path.string(), reason));
 }
 
 }  // namespace flashjit

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,8 +36,13 @@ struct CompiledGraph {
 
 CompiledGraph compile_graph(const ir::NodePtr& output, const GraphPipelineOptions& options);
 
-// Writes `contents` to $FLASHJIT_DUMP_DIR/<file_name> (creating the folder) when the variable is
-// set; nothing otherwise. Throws IoError when the file cannot be written.
+// $FLASHJIT_DUMP_DIR; empty when it is unset, empty or "0" (dumping off).
+std::filesystem::path dump_directory();
+
+// Writes `contents` to <dump_directory()>/<file_name> (creating folders; file_name may name a
+// subfolder) when dumping is on; nothing otherwise. The file is written beside its final name and
+// renamed over it, so a reader, or another thread dumping the same file, never sees it half
+// written. Throws IoError when the file cannot be written; none is left then.
 void dump_artifact(std::string_view file_name, std::string_view contents);
 
 }  // namespace flashjit

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "compiler/aot/header_writer.h"
 #include "compiler/aot/plan_artifacts.h"
 #include "compiler/host.h"
 #include "compiler/jit/cache_entry.h"
@@ -38,14 +39,17 @@ bool env_set(const char* name) {
   return value && *value && std::string_view(value) != "0";
 }
 
-// Writes every plan artefact to FLASHJIT_DUMP_DIR. A failed write is reported, not fatal: the
-// kernels themselves are fine.
+// Writes every plan artefact to a folder of FLASHJIT_DUMP_DIR named after the plan (its symbol
+// prefix and passes), so that a layer's forward and backward plans, which compile at the same time,
+// and other layers' plans keep their own sets. A failed write is reported, not fatal: the kernels
+// themselves are fine.
 void dump_artifacts(const KernelPlan& plan, const StageTexts& texts, std::string_view object,
                     std::vector<std::string>& diagnostics) {
   const aot::PlanArtifacts artifacts = aot::collect_artifacts(plan, texts, object, 1);
+  const std::string folder = aot::symbol_prefix(plan) + to_string(plan.passes);
   try {
     for (const aot::ArtifactKind& kind : aot::plan_artifact_kinds())
-      dump_artifact(kind.file_name, artifacts.get(kind.artifact));
+      dump_artifact(folder + "/" + kind.file_name, artifacts.get(kind.artifact));
   } catch (const IoError& e) {
     diagnostics.push_back(std::string("kernel cache: ") + e.what());
   }
@@ -134,7 +138,7 @@ llvm::Expected<CachedPlan> compile_cached(const KernelPlan& plan) {
   // A plan for another CPU would only fail later, after the slow stages, and must never be cached.
   if (auto err = check_runs_on_host(plan.target)) return err;
 
-  Request r{plan, make_cache_key(plan), {}, cache_directory(), env_set("FLASHJIT_DUMP_DIR"),
+  Request r{plan, make_cache_key(plan), {}, cache_directory(), !dump_directory().empty(),
             CacheSource::Compiled, {}};
   r.metadata = expected_metadata(plan, r.key);
   CachedPlan result;

@@ -15,7 +15,8 @@
 //   FLASHJIT_ALWAYS_COMPILE  "1": neither read nor write the cache; every call compiles
 //   FLASHJIT_DUMP_DIR        every call compiles (the stages' text is not cached) and writes
 //                            plan.txt, kernel.ll, kernel.opt.ll, kernel.s, kernel.o and kernel.h
-//                            there; the result still refreshes the cache
+//                            into <dir>/<symbol prefix><passes>/ (e.g. fj_..._1a2b3c4d_forward);
+//                            the result still refreshes the cache; "0" is off
 //   FLASHJIT_FAULT           make a stage fail on purpose (fault_injection.h)
 #pragma once
 

@@ -2,6 +2,8 @@
 // cache is warm, and still refreshes the cache.
 #include <filesystem>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -9,6 +11,7 @@
 #include "compiler/aot/plan_artifacts.h"
 #include "compiler/jit/cache_entry.h"
 #include "compiler/jit/disk_cache.h"
+#include "compiler/pipeline.h"
 #include "tests/aot/aot_test_support.h"
 #include "tests/cache/cache_test_support.h"
 
@@ -29,17 +32,54 @@ TEST(DumpDir, EveryCompileWritesThePlanArtefacts) {
   EXPECT_TRUE(cached.diagnostics.empty()) << testing::joined(cached.diagnostics);
   testing::expect_matches_reference<float>(*cached.plan, plan);
 
+  const fs::path folder = dump.path() / (aot::symbol_prefix(plan) + "all");
   for (const char* name : {"plan.txt", "kernel.ll", "kernel.opt.ll", "kernel.s", "kernel.o", "kernel.h"})
-    EXPECT_GT(fs::file_size(dump.path() / name), 0u) << name;
-  EXPECT_EQ(testing::read_bytes(dump.path() / "plan.txt"), plan.to_text());
-  EXPECT_EQ(testing::read_bytes(dump.path() / "kernel.h"), aot::write_header(plan));
-  const std::string object = testing::read_bytes(dump.path() / "kernel.o");
+    EXPECT_GT(fs::file_size(folder / name), 0u) << name;
+  EXPECT_EQ(testing::read_bytes(folder / "plan.txt"), plan.to_text());
+  EXPECT_EQ(testing::read_bytes(folder / "kernel.h"), aot::write_header(plan));
+  const std::string object = testing::read_bytes(folder / "kernel.o");
   for (const PlannedKernel& k : plan.kernels)
     EXPECT_EQ(testing::object_symbols(object).defined.count(k.name), 1u) << k.name;
   // The cache holds the same object (a dump compiles the plan as one).
   const jit::DiskLookup entry =
       jit::load_entry(cache.path(), jit::expected_metadata(plan, jit::make_cache_key(plan)));
   EXPECT_EQ(entry.objects, std::vector<std::string>{object});
+}
+
+// A layer in training mode compiles its forward and backward plans at once, on two threads: each
+// keeps its own complete set (they used to overwrite one set of names, the forward's always lost).
+TEST(DumpDir, ForwardAndBackwardPlansKeepTheirOwnArtefacts) {
+  testing::IsolatedCache cache("dump_both");
+  testing::TempDir dump("dump_both_out");
+  testing::ScopedEnv env("FLASHJIT_DUMP_DIR", dump.path().string());
+  const AttentionSpec spec = testing::small_spec(23);
+  std::vector<std::thread> threads;
+  for (KernelPasses passes : {KernelPasses::Forward, KernelPasses::Backward})
+    threads.emplace_back([&, passes] {
+      const KernelPlan plan = plan_kernels(spec, host_target(), {}, passes);
+      (void)testing::compile_or_fail(plan);
+    });
+  for (std::thread& t : threads) t.join();
+  for (KernelPasses passes : {KernelPasses::Forward, KernelPasses::Backward}) {
+    const KernelPlan plan = plan_kernels(spec, host_target(), {}, passes);
+    const fs::path folder = dump.path() / (aot::symbol_prefix(plan) + to_string(passes));
+    EXPECT_EQ(testing::read_bytes(folder / "plan.txt"), plan.to_text()) << to_string(passes);
+    EXPECT_EQ(testing::read_bytes(folder / "kernel.h"), aot::write_header(plan)) << to_string(passes);
+  }
+  for (const auto& entry : fs::recursive_directory_iterator(dump.path()))
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+}
+
+// "0" turns dumping off everywhere (the graph stages used to be written into a folder named 0).
+TEST(DumpDir, ZeroMeansOff) {
+  testing::TempDir cwd("dump_zero");
+  const fs::path before = fs::current_path();
+  fs::current_path(cwd.path());
+  testing::ScopedEnv env("FLASHJIT_DUMP_DIR", "0");
+  EXPECT_TRUE(dump_directory().empty());
+  dump_artifact("graph.txt", "text");
+  fs::current_path(before);
+  EXPECT_FALSE(fs::exists(cwd.path() / "0"));
 }
 
 TEST(DumpDir, AnUnwritableDumpDirIsReportedNotFatal) {

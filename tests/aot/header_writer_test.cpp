@@ -59,6 +59,14 @@ TEST(HeaderWriter, StatesTheSpecialisationAndDeclaresEveryKernel) {
   // the q, k, v the forward left: seven, and the dq sum of this shape's key parts.
   EXPECT_TRUE(contains(header, p + "kernel_count = 3 }"));
   EXPECT_TRUE(contains(header, p + "backward_kernel_count = 8 }"));
+  // What a standalone program needs to size lse and the backward's workspaces.
+  const BackwardWorkspaceSizes one = plan.backward_workspace_elements(1);
+  EXPECT_TRUE(contains(header, p + "lse_elements_per_batch = 98;"));
+  EXPECT_TRUE(contains(header, fmt::format("{}dattn_elements_per_batch = {};", p, one.dattn)));
+  EXPECT_TRUE(contains(header, fmt::format("{}dqkv_elements_per_batch = {};", p, one.dqkv)));
+  EXPECT_TRUE(contains(header, fmt::format("{}delta_elements_per_batch = {};", p, one.delta)));
+  EXPECT_TRUE(contains(header, fmt::format("{}wt_elements = {};", p, one.wt)));
+  EXPECT_EQ(plan.backward_workspace_elements(3).delta, 3 * one.delta);
   // The comment, for readers.
   EXPECT_TRUE(contains(header, "channels 80, heads 2, head_dim 40, sequence length 49, dtype f64"));
   EXPECT_TRUE(contains(header, "causal mask yes"));
@@ -91,9 +99,18 @@ TEST(HeaderWriter, CompilesStandaloneAsCAndCxx) {
   testing::write_bytes(dir.path() / "use.cpp",
                        "#include \"a.h\"\nint64_t channels() { return FLASHJIT_AOT(channels) + "
                        "FLASHJIT_AOT(kernels)[0].tiles(1); }\n");
+  // Plans of one pass (what the layer and FLASHJIT_DUMP_DIR compile): the other pass's table is
+  // empty, which ISO C cannot declare as an array of 0.
+  testing::write_bytes(dir.path() / "f.h", aot::write_header(plan_kernels(image_plan().spec, host_target(), {},
+                                                                          KernelPasses::Forward)));
+  testing::write_bytes(dir.path() / "g.h", aot::write_header(plan_kernels(image_plan().spec, host_target(), {},
+                                                                          KernelPasses::Backward)));
   const std::string d = dir.path().string();
   for (const std::string& command :
        {"cc -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c " + d + "/a.h",
+        "cc -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c " + d + "/f.h",
+        "cc -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c " + d + "/g.h",
+        "c++ -std=c++17 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c++ " + d + "/g.h",
         "c++ -std=c++17 -Wall -Wextra -Werror -fsyntax-only -x c++ " + d + "/a.h",
         "cc -std=c99 -Wall -Wextra -Werror -fsyntax-only " + d + "/use.c",
         "c++ -std=c++17 -Wall -Wextra -Werror -fsyntax-only " + d + "/use.cpp"}) {
