@@ -1,17 +1,12 @@
 #include "compiler/pipeline.h"
 
-#include <unistd.h>
-
-#include <atomic>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <string_view>
 
 #include <fmt/format.h>
 
+#include "compiler/atomic_write.h"
 #include "compiler/passes/fold_layout.h"
 #include "compiler/passes/fuse_attention.h"
 #include "compiler/passes/remove_dead_nodes.h"
@@ -56,24 +51,13 @@ void dump_artifact(std::string_view file_name, std::string_view contents) {
   const std::filesystem::path dir = dump_directory();
   if (dir.empty()) return;
   const std::filesystem::path path = dir / file_name;
-  static std::atomic<uint64_t> counter{0};
-  const std::filesystem::path temp =
-      path.string() + fmt::format(".tmp.{}.{}", ::getpid(), counter++);
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
-  std::ofstream file(temp, std::ios::binary | std::ios::trunc);
-  file.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-  file.close();
-  std::string reason;
-  if (!file)
-    // errno of the failed open, write or close (a full disk, a file where a folder should be).
-    reason = ec ? ec.message() : std::strerror(errno);
-  else if (::rename(temp.c_str(), path.c_str()) != 0)
-    reason = std::strerror(errno);
-  if (reason.empty()) return;
-  // A truncated artefact would mislead whoever reads it, so none is left.
-  std::filesystem::remove(temp, ec);
-  throw IoError(fmt::format("FLASHJIT_DUMP_DIR: could not write {}: {}", path.string(), reason));
+  // A full disk, a file where a folder should be: a truncated artefact would mislead whoever reads
+  // it, so none is left.
+  const std::string problem = write_atomically(path, contents);
+  if (!problem.empty())
+    throw IoError(fmt::format("FLASHJIT_DUMP_DIR: could not write {}: {}", path.string(), problem));
 }
 
 }  // namespace flashjit

@@ -40,9 +40,9 @@ CompiledGraph compile_graph(const ir::NodePtr& output, const GraphPipelineOption
 std::filesystem::path dump_directory();
 
 // Writes `contents` to <dump_directory()>/<file_name> (creating folders; file_name may name a
-// subfolder) when dumping is on; nothing otherwise. The file is written beside its final name and
-// renamed over it, so a reader, or another thread dumping the same file, never sees it half
-// written. Throws IoError when the file cannot be written; none is left then.
+// subfolder) when dumping is on; nothing otherwise, through write_atomically: a reader, or another
+// thread or process dumping the same file, never sees it half written. Throws IoError when the
+// file cannot be written; none is left then.
 void dump_artifact(std::string_view file_name, std::string_view contents);
 
 }  // namespace flashjit

@@ -1,5 +1,6 @@
 // `flashjit cache`: shows the kernel cache's entries (key, spec, CPU, size, age) or, with --clear,
 // empties it. Only the cache's own files are touched: the directory may hold other things.
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -40,7 +41,8 @@ std::filesystem::path require_directory() {
   // that cannot be looked at (a symlink loop, no permission) is not an empty cache either.
   std::error_code error;
   const std::filesystem::file_status status = std::filesystem::status(dir, error);
-  if (status.type() == std::filesystem::file_type::not_found) return dir;
+  // libstdc++ reports a path through a regular file (ENOTDIR) as not found too.
+  if (status.type() == std::filesystem::file_type::not_found && error.value() != ENOTDIR) return dir;
   if (error)
     throw IoError(fmt::format("cache: cannot read {}: {}", dir.string(), error.message()));
   if (status.type() != std::filesystem::file_type::directory)

@@ -5,14 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 
 #include <fmt/format.h>
 
+#include "compiler/atomic_write.h"
 #include "compiler/jit/fault_injection.h"
 #include "ir/error.h"
 
@@ -38,7 +37,8 @@ bool is_entry_name(std::string_view name) {
          is_key(name.substr(0, 32));
 }
 
-// <key>.fjk.tmp.<pid>.<n>, as store_entry names its temporary files.
+// <key>.fjk.tmp.<pid>.<n>.<random>, as write_atomically names store_entry's temporary files (and
+// <key>.fjk.tmp.<pid>.<n>, as earlier versions did).
 bool is_temp_name(std::string_view name) {
   return name.size() > 32 + kTempInfix.size() && is_key(name.substr(0, 32)) &&
          name.substr(32, kTempInfix.size()) == kTempInfix;
@@ -79,17 +79,6 @@ std::optional<std::string> read_file(const fs::path& path, std::string& problem)
   }
   ::close(fd);
   return bytes;
-}
-
-std::string write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_text(errno);
-    if (n == 0) return "no space left";
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return "";
 }
 
 }  // namespace
@@ -137,33 +126,11 @@ std::string store_entry(const fs::path& dir, const EntryMetadata& metadata,
   fs::create_directories(dir, ec);
   if (ec) return fmt::format("cannot create {}: {}", dir.string(), ec.message());
 
-  // A writer killed between create and rename leaves its temporary file; a later process with the
-  // same pid (usual in containers) must not collide with it, so the name also carries a random
-  // part, and a name already taken is simply passed over.
-  static std::atomic<uint64_t> counter{0};
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  const fs::path final_path = entry_path(dir, metadata.key);
-  fs::path temp_path;
-  int fd = -1;
-  for (int attempt = 0; fd < 0 && attempt < 16; ++attempt) {
-    temp_path = dir / fmt::format("{}{}{}.{}.{:016x}", metadata.key, kTempInfix, ::getpid(),
-                                  counter++, random());
-    fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0 && errno != EEXIST) break;
-  }
-  if (fd < 0) return fmt::format("cannot create {}: {}", temp_path.string(), errno_text(errno));
-
-  std::string written = fault_injected(FaultSite::CacheWrite)
-                            ? errno_text(ENOSPC) + " (" + fault_note(FaultSite::CacheWrite) + ")"
-                            : write_all(fd, serialize_entry(metadata, objects));
-  if (::close(fd) != 0 && written.empty()) written = errno_text(errno);
-  std::string problem;
-  if (!written.empty())
-    problem = fmt::format("cannot write {}: {}", temp_path.string(), written);
-  else if (::rename(temp_path.c_str(), final_path.c_str()) != 0)
-    problem = fmt::format("cannot rename into {}: {}", final_path.string(), errno_text(errno));
-  if (!problem.empty()) ::unlink(temp_path.c_str());
-  return problem;
+  const std::string injected = fault_injected(FaultSite::CacheWrite)
+                                   ? std::strerror(ENOSPC) + std::string(" (") +
+                                         fault_note(FaultSite::CacheWrite) + ")"
+                                   : "";
+  return write_atomically(entry_path(dir, metadata.key), serialize_entry(metadata, objects), injected);
 }
 
 namespace {

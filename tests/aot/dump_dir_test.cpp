@@ -73,12 +73,17 @@ TEST(DumpDir, ForwardAndBackwardPlansKeepTheirOwnArtefacts) {
 // "0" turns dumping off everywhere (the graph stages used to be written into a folder named 0).
 TEST(DumpDir, ZeroMeansOff) {
   testing::TempDir cwd("dump_zero");
-  const fs::path before = fs::current_path();
-  fs::current_path(cwd.path());
-  testing::ScopedEnv env("FLASHJIT_DUMP_DIR", "0");
-  EXPECT_TRUE(dump_directory().empty());
-  dump_artifact("graph.txt", "text");
-  fs::current_path(before);
+  struct InDirectory {  // back to the old working directory however the test ends
+    explicit InDirectory(const fs::path& dir) : before(fs::current_path()) { fs::current_path(dir); }
+    ~InDirectory() { fs::current_path(before); }
+    fs::path before;
+  };
+  {
+    InDirectory in(cwd.path());
+    testing::ScopedEnv env("FLASHJIT_DUMP_DIR", "0");
+    EXPECT_TRUE(dump_directory().empty());
+    dump_artifact("graph.txt", "text");
+  }
   EXPECT_FALSE(fs::exists(cwd.path() / "0"));
 }
 

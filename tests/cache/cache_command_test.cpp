@@ -95,11 +95,15 @@ TEST(CacheCommand, AnUnreadableEntrySaysWhy) {
   const jit::EntryMetadata m = jit::expected_metadata(plan, jit::make_cache_key(plan));
   ASSERT_EQ(jit::store_entry(dir.path(), m, {std::string(3000, 'o')}), "");
   std::filesystem::permissions(jit::entry_path(dir.path(), m.key), std::filesystem::perms::none);
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                                               std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                                               std::filesystem::perms::others_exec);
   testing::ScopedEnv env("FLASHJIT_CACHE_DIR", dir.path().string());
   const std::string as_nobody = ::geteuid() == 0 ? "--reuid=65534 --regid=65534 --clear-groups" : "--";
-  // A build under a private home (/root is 0700) cannot be run as nobody.
-  if (std::system(("setpriv " + as_nobody + " test -x " + testing::flashjit_binary()).c_str()) != 0)
-    GTEST_SKIP() << "nobody cannot run " << testing::flashjit_binary();
+  // A build or temporary folder under a private home (/root is 0700) cannot be reached as nobody.
+  for (const std::string& path : {testing::flashjit_binary(), dir.path().string()})
+    if (std::system(("setpriv " + as_nobody + " test -x " + path).c_str()) != 0)
+      GTEST_SKIP() << "nobody cannot reach " << path;
   // run_flashjit's binary runs under setpriv: the path goes in front of the arguments.
   const testing::CommandResult r = testing::run_command(
       "setpriv " + as_nobody + " " + testing::flashjit_binary() + " cache --list");
