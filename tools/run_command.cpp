@@ -38,6 +38,7 @@ struct RunOptions {
   int64_t threshold = 256;
   bool causal = false;
   std::string engine;  // empty: the layer's default engine
+  std::string mcpu = "host";  // the CPU the JIT compiles for (another one: the jit engine only)
   std::string dtype = "f32";
   uint64_t seed = 42;
   std::string layout = "image";
@@ -155,9 +156,20 @@ void run(const RunOptions& o) {
   if (!o.weights.empty()) {
     loaded_keys = load_safetensors_weights(layer, o.weights, o.weights_prefix, /*strict=*/true).matched;
   }
-  if (!o.engine.empty()) layer.set_engine(parse_engine(o.engine));
   // Without --backward nothing reads the activations a training-mode forward keeps.
   layer.set_training_mode(o.backward);
+  if (o.mcpu != "host") {
+    // Code for another CPU this host can run (x86-64-v3 on an AVX-512 machine): the JIT or nothing.
+    if (!o.engine.empty() && o.engine != "jit")
+      throw InvalidArgument(fmt::format("run --mcpu {}: compiles JIT kernels, expected --engine jit, got --engine {}",
+                                        o.mcpu, o.engine));
+    CompileOptions compile;
+    compile.mcpu = o.mcpu;
+    compile.fallback_on_error = false;
+    layer.compile(compile);
+  } else if (!o.engine.empty()) {
+    layer.set_engine(parse_engine(o.engine));
+  }
   std::string input_description;
   const Tensor<T> input = make_input<T>(o, input_description);
   // Read before any work, so a bad file fails the run before anything is written.
@@ -247,6 +259,9 @@ void add_run_command(CLI::App& app) {
       ->check(integer_in(0, INT64_MAX));
   cmd->add_option("--engine", options->engine, "Engine (default: the layer's default engine)")
       ->check(CLI::IsMember({"reference", "fallback", "jit"}));
+  cmd->add_option("--mcpu", options->mcpu,
+                  "CPU the JIT compiles for: host, or another this machine can run (x86-64-v3, haswell, ...)")
+      ->capture_default_str();
   cmd->add_option("--dtype", options->dtype, "Element type")
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "f64"}));

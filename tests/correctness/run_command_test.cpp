@@ -36,6 +36,27 @@ TEST(RunCommand, JitEngineCompilesAndAgreesWithFallback) {
   EXPECT_EQ(a.substr(0, 30), b.substr(0, 30));
 }
 
+// --mcpu compiles the JIT's kernels for another CPU this host can run: AVX2 code here gives the
+// numbers the fallback gives, forward and backward; a CPU it cannot name or run is refused.
+TEST(RunCommand, McpuCompilesForAnotherCpu) {
+  const std::string args = kSmall + " --layout sequence --seed 5 --backward";
+  const CommandResult avx2 = run_flashjit(args + " --mcpu x86-64-v3");
+  ASSERT_EQ(avx2.exit_code, 0) << avx2.err;
+  EXPECT_NE(avx2.out.find("engine           jit"), std::string::npos) << avx2.out;
+  EXPECT_NE(line_starting(avx2.out, "  Isa").find("256"), std::string::npos) << avx2.out;
+  const CommandResult fallback = run_flashjit(args + " --engine fallback");
+  ASSERT_EQ(fallback.exit_code, 0) << fallback.err;
+  for (const char* line : {"  output checksum", "  grad checksum"})
+    EXPECT_EQ(line_starting(avx2.out, line).substr(0, 30), line_starting(fallback.out, line).substr(0, 30)) << line;
+
+  const CommandResult bogus = run_flashjit(kSmall + " --mcpu no-such-cpu");
+  EXPECT_EQ(bogus.exit_code, 2);
+  EXPECT_NE(bogus.err.find("no-such-cpu"), std::string::npos) << bogus.err;
+  const CommandResult other_engine = run_flashjit(kSmall + " --mcpu x86-64-v3 --engine fallback");
+  EXPECT_EQ(other_engine.exit_code, 2);
+  EXPECT_NE(other_engine.err.find("expected --engine jit"), std::string::npos) << other_engine.err;
+}
+
 TEST(RunCommand, SmallShapeRunsAndReports) {
   const CommandResult r = run_flashjit(kSmall + " --batch 2 --backward --reps 2 --threshold 16 --causal");
   ASSERT_EQ(r.exit_code, 0) << r.err;
