@@ -38,7 +38,8 @@ class SpecReader {
     for (const auto& [operand, weight] : {std::pair{1, "Wk"}, std::pair{2, "Wv"}})
       expect(projection(attention->input(operand), x, weight, channels) == a_layout, attention->input(operand),
              "the same input layout as the q projection");
-    expect(x->is(OpKind::Input), x, "the layer's Input");
+    expect(x->is(OpKind::Input) && !x->shape().empty() && x->shape()[0] == ir::kBatch, x,
+           "the layer's Input, batch B first (kernels take the batch at run time)");
     const bool image = a_layout == ir::kNchwLayout;
     expect(y->attrs().get_string_or_empty(ir::attr::kOutLayout) == a_layout, y,
            image ? "an output written as NCHW, like the image input" : "an output written as rows, like the input");

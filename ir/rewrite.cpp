@@ -2,6 +2,8 @@
 
 #include <unordered_set>
 
+#include "ir/verifier.h"
+
 namespace flashjit::ir {
 namespace {
 
@@ -16,6 +18,9 @@ void append(const NodePtr& node, std::vector<NodePtr>& list, std::unordered_set<
 }  // namespace
 
 Graph rewrite(const Graph& graph, const std::function<NodePtr(const NodePtr&, const RewriteMap&)>& rule) {
+  // Graph::from_nodes is not verified: a malformed graph is a CompileError here, not a lookup of a
+  // node the walk never visited (std::out_of_range) or a null dereference.
+  verify(graph);
   RewriteMap rewritten;
   std::vector<NodePtr> list;
   std::unordered_set<const ComputationNode*> listed;

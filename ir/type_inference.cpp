@@ -158,6 +158,9 @@ TensorType infer_type(OpKind op, const std::vector<NodePtr>& in, const Attribute
     case OpKind::Input:
     case OpKind::Constant: fail("a leaf has a declared type, not an inferred one");
   }
+  // Every node, not only the leaves, has an element count int64 can hold: a product of two legal
+  // shapes need not have one, and whoever sized it later would fail far from the cause.
+  symbolic_count(out.shape);
   return out;
 }
 

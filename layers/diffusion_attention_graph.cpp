@@ -28,6 +28,15 @@ ir::NodePtr DiffusionAttention<T>::export_computation_graph(std::vector<ir::Node
   if (layout == Layout::Image && seq_len != positions)
     throw InvalidArgument(fmt::format("export_computation_graph: an image input has spatial_size^2 = {} positions, "
                                       "got seq_len {}", positions, seq_len));
+  // The graph holds the heads' N x N scores (flash never materialises them, but every node's element
+  // count must fit int64): a longer sequence has no graph, so nothing to compile (compile() falls
+  // back, saying so), named here rather than as an overflowing node deep in the builder.
+  int64_t elements = 0;
+  if (__builtin_mul_overflow(heads, seq_len, &elements) || __builtin_mul_overflow(elements, seq_len, &elements) ||
+      __builtin_mul_overflow(seq_len, c, &elements))
+    throw CompileError(fmt::format("export_computation_graph: sequence length {} has no graph: its scores (heads x "
+                                   "N x N) overflow 64-bit element counts",
+                                   seq_len));
   const ScalarType dtype = scalar_type_of<T>();
   const int64_t n = seq_len;
 

@@ -1,6 +1,7 @@
 #include "compiler/passes/fold_layout.h"
 
 #include "ir/rewrite.h"
+#include "ir/verifier.h"
 
 namespace flashjit {
 namespace {
@@ -37,6 +38,7 @@ NodePtr nchw_image_producer(const NodePtr& image, const std::unordered_map<const
 }  // namespace
 
 ir::Graph fold_layout(const ir::Graph& graph) {
+  ir::verify(graph);  // before use_counts, which would dereference a malformed graph's null node
   const auto uses = graph.use_counts();
   return ir::rewrite(graph, [&](const NodePtr& node, const ir::RewriteMap& rewritten) -> NodePtr {
     if (node->is(OpKind::MatMul) && !node->attrs().has(ir::attr::kALayout)) {

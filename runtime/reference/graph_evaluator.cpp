@@ -115,6 +115,7 @@ class Evaluator {
     const int64_t m = a_nchw ? as[2] * as[3] : as[as.size() - 2];
     const int64_t k = a_nchw ? as[1] : as.back();
     const int64_t n = b.shape().back();
+    if (m == 0 || k == 0 || n == 0) return;  // an empty batch (B = 0) in any dimension: out is empty or 0
     const int64_t batches = a.size() / (m * k);
     const bool shared_b = b.rank() == 2;
     for (int64_t i = 0; i < batches; ++i) {

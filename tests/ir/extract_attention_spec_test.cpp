@@ -76,6 +76,11 @@ TEST(ExtractAttentionSpec, RejectsGraphsThatAreNotOneFusedLayer) {
   expect_rejected(edited("MatMul(%0, %3)", "MatMul(%0, %1)"), "expected Constant Wk [4,4], got %1 = Constant");
   expect_rejected(edited("{name=\"bo\"}", "{name=\"bias\"}"), "expected Constant bo [4], got %10 = Constant");
   expect_rejected(edited("scale=0.7071067811865475", "scale=0.5"), "scale 1/sqrt(head_dim)");
+  // A batch fixed in the graph: the kernels take it at run time, and the spec would drop it.
+  std::string fixed_batch = text;
+  for (size_t at = fixed_batch.find("[B,"); at != std::string::npos; at = fixed_batch.find("[B,", at))
+    fixed_batch.replace(at, 3, "[3,");
+  expect_rejected(ir::parse_graph(fixed_batch), "batch B first");
   expect_rejected(ir::parse_graph(R"(%0 = Input() {name="x"} : f32[B,3,4]
 %1 = Constant() {name="Wo"} : f32[4,4]
 %2 = Constant() {name="bo"} : f32[4]

@@ -146,6 +146,22 @@ TEST(GraphEvaluator, AnEmptyBatchGivesAnEmptyOutput) {
     EXPECT_EQ(evaluate<double>(stage.graph, {&x}).shape(), (std::vector<int64_t>{0, 4, 2, 2})) << stage.name;
 }
 
+// B = 0 as a MatMul's row or inner dimension, not only the leading one (the evaluator divided by
+// the rows times the inner size: SIGFPE).
+TEST(GraphEvaluator, AnEmptyBatchInsideAMatMulGivesAnEmptyOrZeroOutput) {
+  const ir::NodePtr a = ir::Input::make("a", {4, kBatch, 8}, f64);
+  const ir::NodePtr w = ir::Input::make("w", {8, 3}, f64);
+  const Tensor<double> empty_a(std::vector<int64_t>{4, 0, 8}), w_value(std::vector<int64_t>{8, 3});
+  EXPECT_EQ(evaluate<double>(ir::Graph::from_output(ir::MatMul::make(a, w)), {&empty_a, &w_value}).shape(),
+            (std::vector<int64_t>{4, 0, 3}));
+  const ir::NodePtr p = ir::Input::make("p", {3, kBatch}, f64);
+  const ir::NodePtr q = ir::Input::make("q", {kBatch, 4}, f64);
+  const Tensor<double> p_value(std::vector<int64_t>{3, 0}), q_value(std::vector<int64_t>{0, 4});
+  const Tensor<double> sum = evaluate<double>(ir::Graph::from_output(ir::MatMul::make(p, q)), {&p_value, &q_value});
+  ASSERT_EQ(sum.shape(), (std::vector<int64_t>{3, 4}));
+  for (int64_t i = 0; i < sum.size(); ++i) EXPECT_EQ(sum[i], 0.0);  // an empty sum
+}
+
 TEST(GraphEvaluator, ParsedGraphWithBoundConstantsEvaluatesLikeTheOriginal) {
   const LayerConfig config{6, 2, 2, 4, true};
   const auto layer = make_layer<double>(config);

@@ -118,6 +118,9 @@ TEST(NodeErrors, ShapeAndDtypeMismatches) {
   expect_error([&] { Constant::make("W", {kBatch, 4}, f32, nullptr); }, {"Constant: shape [B,4]", "no batch"});
   expect_error([&] { Input::make("x", {0, 4}, f32); }, {"Input: shape [0,4] has dimension 0"});
   expect_error([&] { Input::make("x", {int64_t{1} << 40, int64_t{1} << 40}, f32); }, {"overflows"});
+  // Two legal operands whose product's element count does not fit int64 (only leaves were checked).
+  expect_error([&] { MatMul::make(input({int64_t{1} << 31, 1}), input({1, int64_t{1} << 33})); },
+               {"MatMul:", "overflows"});
 }
 
 TEST(NodeErrors, LayoutAndAttentionRules) {

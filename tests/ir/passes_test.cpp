@@ -8,6 +8,7 @@
 #include "compiler/passes/fuse_attention.h"
 #include "compiler/passes/remove_dead_nodes.h"
 #include "compiler/pipeline.h"
+#include "ir/error.h"
 #include "ir/ops.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
@@ -238,6 +239,25 @@ TEST(FoldLayout, KeepsTheRowsWhenAnotherNodeUsesThem) {
   EXPECT_TRUE(file_check(ir::print(folded), "CHECK: MatMul(%0, %1) {a_layout=\"nchw\"} : f64[B,6,3]\n"));
   const Tensor<double> x = reference::random_tensor<double>({1, 3, 2, 3}, 5), w = reference::random_tensor<double>({1, 3, 3}, 6);
   EXPECT_LE(max_relative_error(evaluate<double>(folded, {&x, &w}), evaluate<double>(g, {&x, &w})), 1e-15);
+}
+
+// Graph::from_nodes is not verified; a pass handed a malformed graph names the fault as a
+// CompileError (it threw std::out_of_range from a map lookup, or dereferenced a null node).
+TEST(Passes, RejectAMalformedGraph) {
+  const ir::NodePtr x = ir::Input::make("x", {ir::kBatch, 2}, ir::ScalarType::F32);
+  const ir::NodePtr scaled = ir::Scale::make(x, 2.0);
+  const auto expect_compile_error = [](const auto& run, const std::string& fragment) {
+    try {
+      run();
+      ADD_FAILURE() << "expected a CompileError";
+    } catch (const CompileError& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  expect_compile_error([&] { fuse_attention(ir::Graph::from_nodes({scaled, x}, scaled), 1); },
+                       "not in topological order");
+  expect_compile_error([&] { fold_layout(ir::Graph::from_nodes({x}, nullptr)); }, "output");
+  expect_compile_error([&] { remove_dead_nodes(ir::Graph::from_nodes({nullptr, x}, x)); }, "the node is null");
 }
 
 TEST(RemoveDeadNodes, DropsWhatTheOutputDoesNotUseButKeepsInputs) {
