@@ -413,9 +413,9 @@ class ProjectionEmitter {
   // The last vector of a row has `last_active` lanes (masked loads and stores). Across k blocks
   // the accumulators start from the partial sums in `out`; the last block scales and adds the
   // bias. With `prefetching`, the block prefetches prefetch_rows weight rows (prefetch + r * C, a
-  // column block wide), one every k_count / prefetch_rows k steps. With copy_stride > 0, every B vector loaded
-  // is also stored to the panel (k rows copy_stride apart; the padding of a partial last vector
-  // stored as zeros), which the tile's later row blocks then read.
+  // column block wide), one every k_count / prefetch_rows k steps. With copy_stride > 0, every B
+  // vector loaded is also stored to the panel (k rows copy_stride apart; the padding of a partial
+  // last vector stored as zeros), which the tile's later row blocks then read.
   // Params: a, b, out, bias, prefetch, panel, scale, k_count, prefetch_rows, is_first, is_last.
   llvm::Function* microkernel(int64_t rows, int64_t vectors, int last_active, int64_t b_stride,
                               bool prefetching, int64_t copy_stride) {
