@@ -70,21 +70,25 @@ bool is_instruction_set_feature(std::string_view feature) {
   return !feature.starts_with("amx-");
 }
 
-llvm::Error check_runs_on_host(const TargetInfo& target) {
+std::vector<std::string> instruction_sets_host_lacks(const std::string& features) {
   const auto host = llvm::sys::getHostCPUFeatures();
   llvm::SmallVector<llvm::StringRef, 64> entries;
-  llvm::StringRef(target.features).split(entries, ',', -1, /*KeepEmpty=*/false);
-  std::string missing;
+  llvm::StringRef(features).split(entries, ',', -1, /*KeepEmpty=*/false);
+  std::vector<std::string> lacking;
   for (llvm::StringRef entry : entries) {
     if (!entry.starts_with("+")) continue;
     auto it = host.find(entry.drop_front());
     if (it == host.end() || it->getValue() || !is_instruction_set_feature(it->getKey())) continue;
-    if (!missing.empty()) missing += ',';
-    missing += it->getKey().str();
+    lacking.push_back(it->getKey().str());
   }
-  if (missing.empty()) return llvm::Error::success();
+  return lacking;
+}
+
+llvm::Error check_runs_on_host(const TargetInfo& target) {
+  const std::vector<std::string> lacking = instruction_sets_host_lacks(target.features);
+  if (lacking.empty()) return llvm::Error::success();
   return fail("target " + target.cpu + " needs features this host (" +
-              llvm::sys::getHostCPUName().str() + ") lacks: " + missing);
+              llvm::sys::getHostCPUName().str() + ") lacks: " + llvm::join(lacking, ","));
 }
 
 }  // namespace flashjit::jit

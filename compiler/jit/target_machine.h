@@ -2,7 +2,9 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <llvm/Support/Error.h>
 #include <llvm/Target/TargetMachine.h>
@@ -16,8 +18,12 @@ namespace flashjit::jit {
 // error rather than LLVM's warning and silent fallback.
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>> make_target_machine(const TargetInfo& target);
 
-// Success when code for `target` can run on this machine: every instruction-set feature it enables
-// that the host reports on, the host has.
+// The instruction-set features a feature string ("+avx2,+fma,...") enables that this host reports
+// and lacks, in order; system features are left out (is_instruction_set_feature).
+std::vector<std::string> instruction_sets_host_lacks(const std::string& features);
+
+// Success when code for `target` can run on this machine: instruction_sets_host_lacks of its
+// features is empty.
 llvm::Error check_runs_on_host(const TargetInfo& target);
 
 // False for the features a CPU name implies that code generation never uses on its own: system and

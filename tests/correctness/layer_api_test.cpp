@@ -8,10 +8,6 @@
 
 #include <gtest/gtest.h>
 
-#include <llvm/ADT/SmallVector.h>
-#include <llvm/ADT/StringMap.h>
-#include <llvm/TargetParser/Host.h>
-
 #include "compiler/host.h"
 #include "compiler/jit/target_machine.h"
 #include "ir/error.h"
@@ -289,15 +285,8 @@ TEST(Diagnostics, CompilesForTheHostsOwnCpuName) {
   auto expected_named = target_for_cpu(host_target().cpu);
   ASSERT_TRUE(static_cast<bool>(expected_named)) << llvm::toString(expected_named.takeError());
   const TargetInfo named = *expected_named;
-  const auto host = llvm::sys::getHostCPUFeatures();
-  llvm::SmallVector<llvm::StringRef, 64> features;
-  llvm::StringRef(named.features).split(features, ',', -1, false);
-  for (llvm::StringRef f : features) {
-    auto it = host.find(f.drop_front());
-    if (f.starts_with("+") && it != host.end() && !it->getValue() &&
-        jit::is_instruction_set_feature(it->getKey().str()))
-      GTEST_SKIP() << "this host lacks " << it->getKey().str() << ", which " << named.cpu << " implies";
-  }
+  if (const auto lacking = jit::instruction_sets_host_lacks(named.features); !lacking.empty())
+    GTEST_SKIP() << "this host lacks " << lacking.front() << ", which " << named.cpu << " implies";
   const LayerShape s = sequence_shape(1, 3, 4, 19, false);
   DiffusionAttention<float> layer = make_layer<float>(s, 16);
   CompileOptions options;
