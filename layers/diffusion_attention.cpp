@@ -284,8 +284,10 @@ void DiffusionAttention<T>::State::run_forward(const DiffusionAttention& layer, 
   forward_engine = Engine::Fallback;
   const int64_t elements = checked_mul(batch, checked_mul(spec.seq_len, channels, "N*C"), "B*N*C");
   if (elements == 0) {
-    // An empty batch or sequence has nothing to attend to; backward sees empty activations.
+    // An empty batch or sequence has nothing to attend to; backward sees empty activations. No
+    // engine ran, so diagnostics name the layer's (BackwardEngine said fallback on a JIT layer).
     fast_saved = {};
+    forward_engine = engine;
     return;
   }
   if (engine == Engine::Jit) {

@@ -14,7 +14,7 @@ namespace flashjit::codegen {
 // The version of the code the emitters generate. It is part of the kernel cache key: bump it with
 // any change that alters the object code of some plan, so that no process reuses an object built
 // by an older emitter.
-inline constexpr int kCodegenVersion = 19;
+inline constexpr int kCodegenVersion = 20;
 
 // Emits each kernel of the plan (and its NAME_tiles), stamps target-cpu, target-features and the
 // vector width on every function, and verifies the module. An emitter's InvalidArgument or a

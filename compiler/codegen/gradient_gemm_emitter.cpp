@@ -96,7 +96,14 @@ bool gathers_b(const Operand& b) { return b.col_stride != 1; }
 // a tile-sized stack buffer, written out (transposed, or a head's columns at a time) once the
 // tile is done.
 bool transposes_out(const Operand& out) { return out.head_dim == 0 && out.col_stride != 1; }
-bool out_via_scratch(const Operand& out) { return out.head_dim > 0 || transposes_out(out); }
+// The bias gradient sums B * N values per column: it accumulates in double whatever the element
+// type, in a stack scratch narrowed into the output at the end. Float sums of that length lose
+// digits to cancellation (the JIT's dbo was 6.8e-5 off at 320:8:64, batch 2; the reference and
+// the fallback sum in double).
+bool sums_in_double(const Gemm& g) { return g.a.ones; }
+bool out_via_scratch(const Gemm& g, const Operand& out) {
+  return sums_in_double(g) || out.head_dim > 0 || transposes_out(out);
+}
 
 void validate(const AttentionSpec& spec, const Gemm& g, const ProjectionSchedule& s) {
   if (spec.channels <= 0 || spec.seq_len <= 0)
@@ -116,11 +123,13 @@ void validate(const AttentionSpec& spec, const Gemm& g, const ProjectionSchedule
   const GemmTiling t(g.shape, s);
   const int64_t packed = (packs_a(g.a) ? round_up(t.tile_rows, s.lanes) : 0) +
                          (gathers_b(p.b) ? round_up(t.tile_cols, s.lanes) : 0);
-  const int64_t scratch = out_via_scratch(p.out)
+  const int64_t element_bytes = spec.dtype == DType::F32 ? 4 : 8;
+  const int64_t scratch = out_via_scratch(g, p.out)
                               ? t.tile_rows * round_up(t.tile_cols, s.lanes) *
-                                    static_cast<int64_t>(g.products.size())
+                                    static_cast<int64_t>(g.products.size()) *
+                                    (sums_in_double(g) ? 8 : element_bytes)
                               : 0;
-  const int64_t bytes = (t.k_block * packed + scratch) * (spec.dtype == DType::F32 ? 4 : 8);
+  const int64_t bytes = t.k_block * packed * element_bytes + scratch;
   if (bytes > kMaxPackBytes)
     throw InvalidArgument("gradient GEMM schedule: a tile's packed panels need " +
                           std::to_string(bytes) + " bytes of stack, expected at most " +
@@ -137,6 +146,7 @@ class GradientGemmEmitter {
         g_(gemm),
         schedule_(schedule),
         element_(element_type(ctx_, spec.dtype)),
+        accumulator_(sums_in_double(gemm) ? llvm::Type::getDoubleTy(ctx_) : element_),
         lanes_(schedule.lanes),
         tiling_(gemm.shape, schedule),
         pack_rows_(round_up(tiling_.tile_rows, lanes_)),
@@ -260,12 +270,13 @@ class GradientGemmEmitter {
     llvm::Value* a_pack = packs_a(a_op) ? entry_alloca(b, element_, kb * pack_rows_, 64, "a_pack") : nullptr;
     llvm::Value* b_pack = gathers_b(b_op) ? entry_alloca(b, element_, kb * pack_cols_, 64, "b_pack") : nullptr;
     // The microkernels accumulate into `outs`: the outputs themselves, or each product's stack
-    // scratch [rows][pack_cols_] when its output is strided along columns or head-major.
+    // scratch [rows][pack_cols_] when its output is strided along columns or head-major, or holds
+    // the bias gradient's double sums.
     std::vector<llvm::Value*> outs;
     for (unsigned p = 0; p < g_.products.size(); ++p)
-      outs.push_back(out_via_scratch(g_.products[p].out)
+      outs.push_back(out_via_scratch(g_, g_.products[p].out)
                          ? static_cast<llvm::Value*>(
-                               entry_alloca(b, element_, rows * pack_cols_, 64, "out_scratch"))
+                               entry_alloca(b, accumulator_, rows * pack_cols_, 64, "out_scratch"))
                          : fn->getArg(2 + 2 * p));
     const int64_t depth = g_.shape.depth;
 
@@ -314,7 +325,9 @@ class GradientGemmEmitter {
     for (unsigned p = 0; p < g_.products.size(); ++p) {
       const Operand& out = g_.products[p].out;
       llvm::Value* to = fn->getArg(2 + 2 * p);
-      if (out.head_dim > 0)
+      if (sums_in_double(g_))
+        emit_narrowing_copy(b, v, outs[p], to, out.row_stride, rows, cols);
+      else if (out.head_dim > 0)
         emit_head_major_copy(b, v, outs[p], to, out.head_dim, rows, cols, fn->getArg(pointers + 1),
                              fn->getArg(pointers + 2));
       else if (transposes_out(out))
@@ -340,17 +353,18 @@ class GradientGemmEmitter {
   // Where the microkernels accumulate: the output, or its scratch (rows pack_cols_ apart).
   int64_t out_row_stride() const {
     const Operand& out = g_.products.front().out;
-    return out_via_scratch(out) ? pack_cols_ : out.row_stride;
+    return out_via_scratch(g_, out) ? pack_cols_ : out.row_stride;
   }
 
   void emit_row_blocks(llvm::IRBuilderBase& b, VectorOps& v, const Step& s, llvm::Value* col,
                        int64_t rows, int64_t vectors, int last_active) {
+    const VectorOps w(b, accumulator_, lanes_);  // addresses `out`
     llvm::Value* b_col = v.at(s.b, col);
-    llvm::Value* out_col = v.at(s.out, col);
+    llvm::Value* out_col = w.at(s.out, col);
     auto call = [&](int64_t block_rows, llvm::Value* row) {
       llvm::Value* a_row = g_.a.ones ? s.a : v.at(s.a, mul(b, row, a_row_stride()));
       b.CreateCall(microkernel(block_rows, vectors, last_active),
-                   {a_row, b_col, v.at(out_col, mul(b, row, out_row_stride())), s.k_count, s.is_first});
+                   {a_row, b_col, w.at(out_col, mul(b, row, out_row_stride())), s.k_count, s.is_first});
     };
     const int64_t block = schedule_.row_block;
     const int64_t full_blocks = rows / block;
@@ -375,6 +389,18 @@ class GradientGemmEmitter {
         v.store(v.load_first(v.at(from, full * lanes_), static_cast<int>(tail)),
                 v.at(to, full * lanes_));
     });
+  }
+
+  // dst[r * dst_stride + j] = the scratch's double sums, rounded to the element type.
+  void emit_narrowing_copy(llvm::IRBuilderBase& b, VectorOps& v, llvm::Value* scratch,
+                           llvm::Value* dst, int64_t dst_stride, int64_t rows, int64_t cols) {
+    VectorOps w(b, accumulator_, lanes_);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < cols; j += lanes_) {
+        llvm::Value* sum = w.load(w.at(scratch, r * pack_cols_ + j), 64);
+        v.store_first(b.CreateFPCast(sum, v.type()), v.at(dst, r * dst_stride + j),
+                      static_cast<int>(std::min<int64_t>(lanes_, cols - j)));
+      }
   }
 
   // The scratch's rows x cols outputs of the tile at (row0, col0) into the head-major `dst`: per
@@ -447,9 +473,9 @@ class GradientGemmEmitter {
     });
   }
 
-  // rows x vectors accumulators over k_count steps: B vectors loaded, A broadcast. They start at
-  // zero on the first k block of the first batch element and from `out` (rows out_row_stride()
-  // apart, contiguous along columns) after that.
+  // rows x vectors accumulators (double when sums_in_double) over k_count steps: B vectors loaded,
+  // A broadcast (all ones: B added). They start at zero on the first k block of the first batch
+  // element and from `out` (rows out_row_stride() apart, contiguous along columns) after that.
   // Params: a, b, out, k_count, is_first.
   llvm::Function* microkernel(int64_t rows, int64_t vectors, int last_active) {
     auto key = std::make_tuple(rows, vectors, last_active);
@@ -465,6 +491,7 @@ class GradientGemmEmitter {
     llvm::IRBuilder<> b(&fn->getEntryBlock());
     use_kernel_fast_math(b);
     VectorOps v(b, element_, lanes_);
+    VectorOps w(b, accumulator_, lanes_);  // the accumulators and `out`
     llvm::Value* a = fn->getArg(0);
     llvm::Value* bmat = fn->getArg(1);
     llvm::Value* out = fn->getArg(2);
@@ -474,50 +501,51 @@ class GradientGemmEmitter {
       return vec == vectors - 1 ? last_active : lanes_;
     };
     // B rows and output rows (contiguous along columns) hold `active_lanes` real columns.
-    auto load_part = [&](llvm::Value* p, int64_t vec) {
-      return active_lanes(vec) < lanes_ ? v.load_first(p, active_lanes(vec)) : v.load(p);
+    auto load_part = [&](const VectorOps& ops, llvm::Value* p, int64_t vec) {
+      return active_lanes(vec) < lanes_ ? ops.load_first(p, active_lanes(vec)) : ops.load(p);
     };
     auto out_at = [&](int64_t row, int64_t vec) {
-      return v.at(out, row * out_row_stride() + vec * lanes_);
+      return w.at(out, row * out_row_stride() + vec * lanes_);
     };
     auto store_out = [&](llvm::Value* value, int64_t row, int64_t vec) {
       if (active_lanes(vec) < lanes_)
-        v.store_first(value, out_at(row, vec), active_lanes(vec));
+        w.store_first(value, out_at(row, vec), active_lanes(vec));
       else
-        v.store(value, out_at(row, vec));
+        w.store(value, out_at(row, vec));
     };
 
     const int64_t count = rows * vectors;
-    llvm::AllocaInst* acc = entry_alloca(b, v.type(), count, 64, "acc");
+    llvm::AllocaInst* acc = entry_alloca(b, w.type(), count, 64, "acc");
     auto acc_at = [&](int64_t i) {
-      return b.CreateConstInBoundsGEP1_64(v.type(), acc, static_cast<uint64_t>(i));
+      return b.CreateConstInBoundsGEP1_64(w.type(), acc, static_cast<uint64_t>(i));
     };
     const bool accumulates = tiling_.k_blocks > 1 || g_.reduce_batch;
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t j = 0; j < vectors; ++j) {
-        llvm::Value* start = v.constant(0.0);
-        if (accumulates) start = b.CreateSelect(is_first, start, load_part(out_at(r, j), j));
-        v.store(start, acc_at(r * vectors + j), 64);
+        llvm::Value* start = w.constant(0.0);
+        if (accumulates) start = b.CreateSelect(is_first, start, load_part(w, out_at(r, j), j));
+        w.store(start, acc_at(r * vectors + j), 64);
       }
 
     emit_loop(b, b.getInt64(0), k_count, "k", [&](llvm::Value* k) {
       llvm::Value* b_k = v.at(bmat, mul(b, k, b_k_stride()));
       std::vector<llvm::Value*> bv;
-      for (int64_t j = 0; j < vectors; ++j) bv.push_back(load_part(v.at(b_k, j * lanes_), j));
+      for (int64_t j = 0; j < vectors; ++j)
+        bv.push_back(load_part(v, v.at(b_k, j * lanes_), j));
       llvm::Value* a_k = g_.a.ones ? nullptr : v.at(a, mul(b, k, a_k_stride()));
       for (int64_t r = 0; r < rows; ++r) {
         llvm::Value* av = g_.a.ones ? nullptr : v.broadcast(v.at(a_k, r * a_row_stride()));
         for (int64_t j = 0; j < vectors; ++j) {
           llvm::Value* slot = acc_at(r * vectors + j);
           llvm::Value* sum = av ? v.fma(av, bv[j], v.load(slot, 64))
-                                : b.CreateFAdd(bv[j], v.load(slot, 64));
-          v.store(sum, slot, 64);
+                                : b.CreateFAdd(b.CreateFPCast(bv[j], w.type()), w.load(slot, 64));
+          w.store(sum, slot, 64);
         }
       }
     });
 
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < vectors; ++j) store_out(v.load(acc_at(r * vectors + j), 64), r, j);
+      for (int64_t j = 0; j < vectors; ++j) store_out(w.load(acc_at(r * vectors + j), 64), r, j);
     b.CreateRetVoid();
     return fn;
   }
@@ -528,6 +556,7 @@ class GradientGemmEmitter {
   const Gemm& g_;
   ProjectionSchedule schedule_;
   llvm::Type* element_;
+  llvm::Type* accumulator_;  // element_, or double when sums_in_double
   int lanes_;
   GemmTiling tiling_;
   int64_t pack_rows_;

@@ -46,6 +46,19 @@ TEST_P(TrainingMode, InferenceKeepsNothingAndBackwardSaysWhy) {
   EXPECT_EQ(diagnostic(layer.diagnostics(), "BackwardEngine"), to_string(engine));
 }
 
+// An empty batch runs no engine's code; the diagnostics name the layer's engine for the forward
+// and the backward (a JIT layer's said BackwardEngine fallback).
+TEST_P(TrainingMode, AnEmptyBatchReportsTheLayersEngine) {
+  const Engine engine = GetParam();
+  const LayerShape shape = sequence_shape(0, 2, 3, 11, false);
+  auto layer = make_layer<float>(shape, kAlwaysFlash, 7, engine);
+  const auto x = reference::random_tensor<float>(shape.input_shape(), 1);
+  EXPECT_EQ(layer.forward(x).size(), 0);
+  EXPECT_EQ(layer.backward(x).size(), 0);
+  EXPECT_EQ(diagnostic(layer.diagnostics(), "Engine"), to_string(engine));
+  EXPECT_EQ(diagnostic(layer.diagnostics(), "BackwardEngine"), to_string(engine));
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, TrainingMode,
                          ::testing::Values(Engine::Reference, Engine::Fallback, Engine::Jit),
                          [](const ::testing::TestParamInfo<Engine>& info) { return std::string(to_string(info.param)); });

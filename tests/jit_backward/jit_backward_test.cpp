@@ -192,6 +192,44 @@ TEST(JitBackward, WideLayersWhoseGradientGemmsCutColumnsIntoStrips) {
   }
 }
 
+// dbo sums dy over B * N positions. With 1e4 added to the first row and taken from the last, a
+// float running sum rounds each of its 2048 unit-sized steps at 1e4's ulp (1e-3): it was 1e-2 off
+// sums of about 50, past the backward's 1e-4 bound (6.8e-5 at 320:8:64, batch 2, on plain random
+// data). Summed in double, the one rounding left is the result's own.
+TEST(JitBackward, BiasGradientSurvivesCancellation) {
+  ThreadPool pool(2);
+  const TargetInfo target = host_target();
+  for (const Layout layout : {Layout::Sequence, Layout::Image}) {
+    SCOPED_TRACE(layout == Layout::Image ? "image" : "sequence");
+    // C = 320: the column sums span several column blocks.
+    const AttentionSpec spec{320, 8, 1024, false, DType::F32, layout, AttentionKind::Flash};
+    const KernelPlan plan = plan_kernels(spec, target);
+    auto compiled = expect_value(jit::compile_plan(plan));
+    Problem<float> p(spec, 2, 9000);
+    const int64_t c = spec.channels, n = spec.seq_len;
+    auto dy_at = [&](int64_t b, int64_t i, int64_t j) -> float& {
+      return p.dy[static_cast<std::size_t>(b * n * c + (layout == Layout::Image ? j * n + i : i * c + j))];
+    };
+    for (int64_t j = 0; j < c; ++j) {
+      dy_at(0, 0, j) += 1e4f;
+      dy_at(1, n - 1, j) -= 1e4f;
+    }
+    std::vector<float> y(p.x.size()), dx(p.x.size());
+    SavedActivations<float> saved;
+    run_plan<float>(*compiled, plan, 2, p.x.data(), p.weights(), y.data(), pool, &saved);
+    Gradients<float> got(c);
+    run_backward_plan<float>(*compiled, plan, 2, p.dy.data(), p.weights(), saved, dx.data(),
+                             got.view(), pool);
+    for (int64_t j = 0; j < c; ++j) {
+      double want = 0;
+      for (int64_t b = 0; b < 2; ++b)
+        for (int64_t i = 0; i < n; ++i) want += dy_at(b, i, j);
+      EXPECT_NEAR(got.dbo[static_cast<std::size_t>(j)], want, 1e-6 * std::max(1.0, std::abs(want)))
+          << "column " << j;
+    }
+  }
+}
+
 TEST(BackwardPlan, KeyPartsAreChosenForSixteenTilesPerBatchItem) {
   const TargetInfo target = host_target();
   auto parts = [&](int64_t heads, int64_t n) {
