@@ -193,9 +193,10 @@ TEST(JitBackward, WideLayersWhoseGradientGemmsCutColumnsIntoStrips) {
 }
 
 // dbo sums dy over B * N positions. With 1e4 added to the first row and taken from the last, a
-// float running sum rounds each of its 2048 unit-sized steps at 1e4's ulp (1e-3): it was 1e-2 off
-// sums of about 50, past the backward's 1e-4 bound (6.8e-5 at 320:8:64, batch 2, on plain random
-// data). Summed in double, the one rounding left is the result's own.
+// float running sum rounds each of its 2048 unit-sized steps at 1e4's ulp (1e-3): it was up to
+// 1.2e-2 off sums of 3 to 50 (3e-3 of one, thirty times the backward's 1e-4 bound; 6.8e-5 at
+// 320:8:64, batch 2, on plain random data). Summed in double, the one rounding left is the
+// result's own.
 TEST(JitBackward, BiasGradientSurvivesCancellation) {
   ThreadPool pool(2);
   const TargetInfo target = host_target();
