@@ -108,9 +108,15 @@ TEST(KernelPlan, WeightsBeyondL2StreamInColumnStrips) {
   t.l2_bytes = 1 << 20;
   const AttentionSpec small{320, 8, 4096, false, DType::F32, Layout::Sequence, AttentionKind::Flash};
   const AttentionSpec large{1280, 8, 4096, false, DType::F32, Layout::Sequence, AttentionKind::Flash};
-  // 320x320 floats fit: thin tiles over every column.
-  const auto thin = default_projection_schedule(small, Projection::Q, t);
-  EXPECT_EQ(thin.cols_per_tile, 320);
+  // 320x320 floats fit: 256-row tiles over every column.
+  const auto fits = default_projection_schedule(small, Projection::Q, t);
+  EXPECT_EQ(fits.rows_per_tile, 256);
+  EXPECT_EQ(fits.cols_per_tile, 320);
+  // 640x640 floats (1.6 MB) do not fit a 1 MB L2: two strips of 320 columns.
+  const AttentionSpec middle{640, 8, 1024, false, DType::F32, Layout::Sequence, AttentionKind::Flash};
+  const auto halves = default_projection_schedule(middle, Projection::Q, t);
+  EXPECT_EQ(halves.rows_per_tile, 256);
+  EXPECT_EQ(halves.cols_per_tile, 320);
   // 1280x1280 floats (6.5 MB) do not: 256 rows per tile, k split so that a 48-column weight
   // panel fills half of L1, in equal blocks.
   const auto stream = default_projection_schedule(large, Projection::Q, t);
