@@ -10,7 +10,9 @@ namespace flashjit::jit {
 namespace {
 
 constexpr std::string_view kMagic = "flashjit-kernel-cache";
-constexpr int kFormatVersion = 2;
+// 3: the checksum covers the header too (2 covered only the objects), so that `flashjit cache`
+// finds a damaged header without knowing which plan the entry is for.
+constexpr int kFormatVersion = 3;
 
 llvm::Error fail(const std::string& message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
@@ -108,13 +110,14 @@ std::string serialize_entry(const EntryMetadata& m, const std::vector<std::strin
     bytes.append(object);
     sizes.push_back(std::to_string(object.size()));
   }
-  std::string out = fmt::format(
-      "{} {}\nkey {}\nkey_text {}\nspec {}\ncpu {}\nfeatures {}\nllvm {}\ncodegen {}\nkernels {}\n"
-      "object_sizes {}\nobject_checksum {}\n\n",
-      kMagic, kFormatVersion, m.key, m.key_text, m.spec, m.cpu, m.features, m.llvm_version,
-      m.codegen_version, join(m.kernel_names), join(sizes), checksum_hex(bytes));
-  out.append(bytes);
-  return out;
+  std::string covered = fmt::format(
+      "key {}\nkey_text {}\nspec {}\ncpu {}\nfeatures {}\nllvm {}\ncodegen {}\nkernels {}\n"
+      "object_sizes {}\n\n",
+      m.key, m.key_text, m.spec, m.cpu, m.features, m.llvm_version, m.codegen_version,
+      join(m.kernel_names), join(sizes));
+  covered.append(bytes);
+  return fmt::format("{} {}\nchecksum {}\n", kMagic, kFormatVersion, checksum_hex(covered)) +
+         covered;
 }
 
 llvm::Expected<ParsedEntry> parse_entry(std::string_view bytes) {
@@ -127,6 +130,10 @@ llvm::Expected<ParsedEntry> parse_entry(std::string_view bytes) {
   const std::string want_magic = fmt::format("{} {}", kMagic, kFormatVersion);
   if (*magic != want_magic)
     return fail(fmt::format("entry format '{}', expected '{}'", magic->substr(0, 80), want_magic));
+
+  auto checksum = in.field("checksum", [](std::string_view v) { return is_hex(v, 16); });
+  if (!checksum) return checksum.takeError();
+  const std::string_view covered = in.rest();
 
   ParsedEntry entry;
   EntryMetadata& m = entry.metadata;
@@ -153,7 +160,6 @@ llvm::Expected<ParsedEntry> parse_entry(std::string_view bytes) {
       {"codegen", [&](std::string_view v) { return parse_int(v, codegen); }},
       {"kernels", non_empty},
       {"object_sizes", sizes},
-      {"object_checksum", [](std::string_view v) { return is_hex(v, 16); }},
   };
   std::vector<std::string_view> values;
   for (const auto& [name, valid] : fields) {
@@ -163,7 +169,7 @@ llvm::Expected<ParsedEntry> parse_entry(std::string_view bytes) {
   }
   auto blank = in.line();
   if (!blank) return blank.takeError();
-  if (!blank->empty()) return fail("header: expected a blank line after object_checksum");
+  if (!blank->empty()) return fail("header: expected a blank line after object_sizes");
 
   m.key = values[0];
   m.key_text = values[1];
@@ -173,7 +179,6 @@ llvm::Expected<ParsedEntry> parse_entry(std::string_view bytes) {
   m.llvm_version = values[5];
   m.codegen_version = codegen;
   m.kernel_names = split(values[7]);
-  const std::string_view checksum = values[9];
 
   const std::string_view bytes_read = in.rest();
   if (bytes_read.empty()) return fail(fmt::format("metadata without object (header says {} bytes)", object_size));
@@ -183,9 +188,9 @@ llvm::Expected<ParsedEntry> parse_entry(std::string_view bytes) {
   if (bytes_read.size() > object_size)
     return fail(fmt::format("{} bytes after the {}-byte object", bytes_read.size() - object_size,
                             object_size));
-  const std::string actual = checksum_hex(bytes_read);
-  if (actual != checksum)
-    return fail(fmt::format("object checksum {} differs from the header's {}", actual, checksum));
+  const std::string actual = checksum_hex(covered);
+  if (actual != *checksum)
+    return fail(fmt::format("entry checksum {} differs from the header's {}", actual, *checksum));
   uint64_t at = 0;
   for (uint64_t size : object_sizes) {
     entry.objects.push_back(bytes_read.substr(at, size));

@@ -1,6 +1,7 @@
 // One disk cache entry: a text header describing the object, a blank line, then the object bytes.
 //
-//   flashjit-kernel-cache 2
+//   flashjit-kernel-cache 3
+//   checksum 0123456789abcdef   (XXH3-64 of every byte after this line: header and objects)
 //   key 3f0c...            (32 hex digits, also the file name)
 //   key_text spec=...;...  (the CacheKey text)
 //   spec c320_h8_n4096_f32_image_flash
@@ -10,7 +11,6 @@
 //   codegen 1
 //   kernels fj_..._project_qkv,fj_..._attention,fj_..._project_out
 //   object_sizes 123456,65432           (a plan compiled in groups has one object per group)
-//   object_checksum 0123456789abcdef   (XXH3-64 of the objects' bytes)
 //
 //   <the ELF objects, back to back>
 //
@@ -56,7 +56,7 @@ struct ParsedEntry {
 };
 
 // Checks the format, the object's size and its checksum. The error says what is wrong ("empty",
-// "truncated: ...", "object checksum ...", "metadata without object", ...).
+// "truncated: ...", "entry checksum ...", "metadata without object", ...).
 llvm::Expected<ParsedEntry> parse_entry(std::string_view bytes);
 
 // Success when `found` is the entry `expected` asks for; otherwise an error naming the first field

@@ -29,7 +29,7 @@ struct CacheKey {
 
 CacheKey make_cache_key(const KernelPlan& plan, const BuildIdentity& build = current_build());
 
-// 16 lowercase hex digits of XXH3-64(bytes): the checksum of a cached object.
+// 16 lowercase hex digits of XXH3-64(bytes): the checksum of a disk cache entry.
 std::string checksum_hex(std::string_view bytes);
 
 }  // namespace flashjit::jit

@@ -113,16 +113,16 @@ const Damage kDamages[] = {
     {"empty", "empty file", [](const std::string&, const auto&) { return std::string(); }},
     {"truncated", "truncated",
      [](const std::string& good, const auto&) { return good.substr(0, good.size() - 100); }},
-    {"bit_flipped", "object checksum",
+    {"bit_flipped", "entry checksum",
      [](const std::string& good, const auto&) {
        std::string bytes = good;
        bytes[bytes.size() - 200] ^= 0x04;
        return bytes;
      }},
-    {"wrong_checksum", "object checksum",
+    {"wrong_checksum", "entry checksum",
      [](const std::string& good, const auto&) {
        std::string bytes = good;
-       const size_t at = bytes.find("object_checksum ") + 16;
+       const size_t at = bytes.find("\nchecksum ") + 10;
        bytes[at] = bytes[at] == 'f' ? 'e' : 'f';
        return bytes;
      }},
