@@ -12,6 +12,7 @@
 
 #include "compiler/codegen/codegen.h"
 #include "compiler/jit/emit_object.h"
+#include "compiler/jit/exit_drain.h"
 #include "compiler/jit/fault_injection.h"
 #include "compiler/jit/optimize.h"
 #include "compiler/jit/target_machine.h"
@@ -187,6 +188,8 @@ llvm::Expected<PlanObject> compile_plan_object(const KernelPlan& plan, StageText
 
 llvm::Expected<std::shared_ptr<CompiledPlan>> compile_module(
     llvm::Module& module, const TargetInfo& target, const std::vector<std::string>& kernel_names) {
+  BuildInFlight in_flight;
+  if (auto err = in_flight.admitted()) return err;
   if (auto err = codegen::verify_module(module)) return err;
   // Checked before the slow stages, as compile_plan does.
   if (auto err = check_runs_on_host(target)) return err;
@@ -199,6 +202,8 @@ llvm::Expected<std::shared_ptr<CompiledPlan>> compile_module(
 }
 
 llvm::Expected<std::shared_ptr<CompiledPlan>> compile_plan(const KernelPlan& plan) {
+  BuildInFlight in_flight;
+  if (auto err = in_flight.admitted()) return err;
   if (auto err = check_runs_on_host(plan.target)) return err;
   auto object = compile_plan_object(plan);
   if (!object) return object.takeError();

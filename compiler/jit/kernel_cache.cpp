@@ -13,6 +13,7 @@
 #include "compiler/jit/cache_key.h"
 #include "compiler/jit/compile_plan.h"
 #include "compiler/jit/disk_cache.h"
+#include "compiler/jit/exit_drain.h"
 #include "compiler/jit/fault_injection.h"
 #include "compiler/jit/memory_cache.h"
 #include "compiler/jit/target_machine.h"
@@ -134,6 +135,8 @@ const char* to_string(CacheSource source) {
 
 llvm::Expected<CachedPlan> compile_cached(const KernelPlan& plan) {
   const auto start = std::chrono::steady_clock::now();
+  BuildInFlight in_flight;
+  if (auto err = in_flight.admitted()) return err;
   check_fault_sites();
   // A plan for another CPU would only fail later, after the slow stages, and must never be cached.
   if (auto err = check_runs_on_host(plan.target)) return err;
