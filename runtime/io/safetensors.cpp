@@ -129,17 +129,52 @@ std::map<std::string, std::string> parse_metadata(const std::string& source, con
 
 // Parses the header JSON; a key repeated inside one object is an error (JSON parsers disagree on
 // which copy wins, so a repeated tensor could hide another's bytes).
-json parse_header_json(const std::string& source, std::string_view text) {
-  std::vector<std::set<std::string>> keys_per_object;
-  const json::parser_callback_t check_duplicates = [&](int, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) keys_per_object.emplace_back();
-    if (event == json::parse_event_t::object_end) keys_per_object.pop_back();
-    if (event == json::parse_event_t::key && !keys_per_object.back().insert(parsed.get<std::string>()).second)
-      fail(source, fmt::format("header repeats the key \"{}\" within one object", parsed.get<std::string>()));
+// Finds a key repeated within one JSON object (json::parse keeps the last silently), in one pass.
+// nlohmann's parser callback could see them too, but after each nested object closes it rescans
+// the enclosing one: a header of 20000 tensors took 1.5 s, one of 500000 minutes.
+class RepeatedKeys : public nlohmann::json_sax<json> {
+ public:
+  std::optional<std::string> repeated;
+  std::string syntax_error;
+
+  bool start_object(std::size_t) override {
+    keys_.emplace_back();
     return true;
-  };
+  }
+  bool key(string_t& key) override {
+    if (keys_.back().insert(key).second) return true;
+    repeated = key;
+    return false;
+  }
+  bool end_object() override {
+    keys_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    syntax_error = e.what();
+    return false;
+  }
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+
+ private:
+  std::vector<std::set<std::string>> keys_;
+};
+
+json parse_header_json(const std::string& source, std::string_view text) {
+  RepeatedKeys check;
+  json::sax_parse(text.begin(), text.end(), &check);
+  if (check.repeated) fail(source, fmt::format("header repeats the key \"{}\" within one object", *check.repeated));
+  if (!check.syntax_error.empty()) fail(source, fmt::format("header is not valid JSON: {}", check.syntax_error));
   try {
-    return json::parse(text.begin(), text.end(), check_duplicates);
+    return json::parse(text.begin(), text.end());
   } catch (const json::exception& e) {
     fail(source, fmt::format("header is not valid JSON: {}", e.what()));
   }
