@@ -3,6 +3,7 @@
 // entry of kEmitKinds: its name, its file name and how to produce its text. After the graph stages
 // come the kernel plan for --mcpu and the AOT artefacts (compiler/aot/plan_artifacts.h): LLVM IR
 // before and after O3, assembly, the object and its C header.
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -103,7 +104,7 @@ std::vector<const EmitKind*> selected_kinds(const std::vector<std::string>& name
       known += fmt::format("{}{}", known.empty() ? "" : ", ", k.name);
     }
     if (!kind) throw InvalidArgument(fmt::format("unknown --emit kind '{}': expected one of {}", name, known));
-    kinds.push_back(kind);
+    if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) kinds.push_back(kind);
   }
   return kinds;
 }
@@ -126,12 +127,18 @@ void run_dump(const DumpOptions& o, const std::vector<const EmitKind*>& kinds) {
     }
     return;
   }
-  // Every file is opened before anything is built and renamed into place only once all are written:
-  // a failure (a path in the way, a full disk, a target that cannot be built) leaves none of them.
+  // The folder is made only now that the arguments have proved good. Every file is opened before
+  // anything is built and committed together once all are written: a failure (a path in the way,
+  // a full disk, a target that cannot be built) leaves none of them.
+  std::error_code error;
+  std::filesystem::create_directories(o.out, error);
+  if (error) throw IoError(fmt::format("dump: cannot create --out folder {}: {}", o.out, error.message()));
   std::vector<io::AtomicFileWriter> files;
   for (const EmitKind* kind : kinds) files.emplace_back(std::filesystem::path(o.out) / kind->file_name);
   for (std::size_t i = 0; i < kinds.size(); ++i) files[i].write(kinds[i]->produce(context));
-  for (io::AtomicFileWriter& file : files) file.commit();
+  std::vector<io::AtomicFileWriter*> pointers;
+  for (io::AtomicFileWriter& file : files) pointers.push_back(&file);
+  io::commit_together(pointers);
   for (const io::AtomicFileWriter& file : files) fmt::print("wrote {}\n", file.path().string());
 }
 
@@ -165,11 +172,6 @@ void add_dump_command(CLI::App& app) {
     for (const EmitKind* kind : kinds)
       if (kind->name == "obj" && options->out.empty())
         throw InvalidArgument("dump --emit obj: expected --out, got none (an object file is binary)");
-    if (!options->out.empty()) {
-      std::error_code error;
-      std::filesystem::create_directories(options->out, error);
-      if (error) throw IoError(fmt::format("dump: cannot create --out folder {}: {}", options->out, error.message()));
-    }
     if (options->dtype == "f64") {
       run_dump<double>(*options, kinds);
     } else {

@@ -1,5 +1,7 @@
 // The `flashjit` command: run, dump, bench, cache. Each subcommand registers itself from its file.
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <string>
@@ -8,7 +10,19 @@
 #include "ir/error.h"
 #include "tools/commands.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+// Output lost to a full disk or a closed pipe fails the command, instead of a silent exit 0 (or an
+// "internal error" when fmt noticed first).
+int with_output_checked(int code) {
+  errno = 0;
+  if (std::fflush(stdout) == 0 && !std::ferror(stdout)) return code;
+  std::fprintf(stderr, "flashjit: cannot write the standard output%s%s\n", errno ? ": " : "",
+               errno ? std::strerror(errno) : "");
+  return code == 0 || code == 1 ? flashjit::tools::kUsageError : code;
+}
+
+int run(int argc, char** argv) {
   CLI::App app{"flashjit: shape-specialised attention kernels for CPUs"};
   app.require_subcommand(1);
   flashjit::tools::add_run_command(app);
@@ -38,8 +52,13 @@ int main(int argc, char** argv) {
                  "(smaller --channels, --spatial or --batch fit)\n");
     return flashjit::tools::kUsageError;
   } catch (const std::exception& e) {
+    if (std::ferror(stdout)) return flashjit::tools::kUsageError;  // with_output_checked says why
     std::fprintf(stderr, "flashjit: internal error: %s\n", e.what());
     return 1;
   }
   return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return with_output_checked(run(argc, argv)); }

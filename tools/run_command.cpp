@@ -6,10 +6,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -110,6 +113,16 @@ Tensor<T> make_input(const RunOptions& o, std::string& description) {
   return reference::random_tensor<T>(shape, o.seed + 1);
 }
 
+// Two output flags naming one file would have the second silently replace the first.
+void check_distinct_outputs(
+    std::initializer_list<std::pair<const char*, const std::optional<io::AtomicFileWriter>*>> outputs) {
+  for (auto a = outputs.begin(); a != outputs.end(); ++a)
+    for (auto b = std::next(a); b != outputs.end(); ++b)
+      if (*a->second && *b->second && (*a->second)->same_destination(**b->second))
+        throw InvalidArgument(fmt::format("{} and {} name the same file {}: expected two different files",
+                                          a->first, b->first, (*b->second)->path().string()));
+}
+
 // The output gradient: the --grad-output file, or seeded random values in the output's shape.
 template <typename T>
 Tensor<T> make_grad_output(const RunOptions& o, const std::vector<int64_t>& shape, std::string& description) {
@@ -177,12 +190,14 @@ void run(const RunOptions& o) {
   Tensor<T> grad_output;
   if (o.backward) grad_output = make_grad_output<T>(o, input.shape(), grad_output_description);
   // Opened before any work too, so a destination that cannot be written (a directory, a device, a
-  // read-only folder) fails the run at once; filled once all of the work has succeeded and renamed
-  // into place together, so a failed run leaves no output, not even a complete first one.
+  // read-only folder) or that two flags share fails the run at once; filled once all of the work
+  // has succeeded and committed together (io::commit_together), so a failed run leaves no output.
   std::optional<io::AtomicFileWriter> output_file, grad_input_file, grad_weights_file;
   if (!o.output.empty()) output_file.emplace(o.output);
   if (!o.grad_input.empty()) grad_input_file.emplace(o.grad_input);
   if (!o.grad_weights.empty()) grad_weights_file.emplace(o.grad_weights);
+  check_distinct_outputs({{"--output", &output_file}, {"--grad-input", &grad_input_file},
+                          {"--grad-weights", &grad_weights_file}});
 
   std::vector<double> forward_ms;
   Tensor<T> output;
@@ -238,8 +253,10 @@ void run(const RunOptions& o) {
       written.push_back(fmt::format("  grad weights written {} ({})", o.grad_weights, fmt::join(names, ", ")));
     }
   }
+  std::vector<io::AtomicFileWriter*> files;
   for (auto* file : {&output_file, &grad_input_file, &grad_weights_file})
-    if (*file) (*file)->commit();
+    if (*file) files.push_back(&**file);
+  io::commit_together(files);
   for (const std::string& line : written) fmt::print("{}\n", line);
 
   fmt::print("diagnostics\n");

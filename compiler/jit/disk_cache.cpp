@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "compiler/atomic_write.h"
 #include "compiler/jit/fault_injection.h"
@@ -188,11 +189,17 @@ std::size_t clear_entries(const fs::path& dir) {
     const std::string name = path.filename().string();
     if (is_entry_name(name) || is_temp_name(name)) doomed.push_back(path);
   }
+  // Whatever sits under an entry's name goes, a directory with its contents too (`flashjit cache`
+  // tells the user to remove such a directory); a failure does not stop the rest.
+  std::vector<std::string> failures;
   for (const fs::path& path : doomed) {
     std::error_code ec;
-    if (!fs::remove(path, ec) && ec)
-      throw IoError(fmt::format("kernel cache: cannot remove {}: {}", path.string(), ec.message()));
+    fs::remove_all(path, ec);
+    if (ec) failures.push_back(fmt::format("{}: {}", path.string(), ec.message()));
   }
+  if (!failures.empty())
+    throw IoError(fmt::format("kernel cache: removed {} of {} files; cannot remove {}", doomed.size() - failures.size(),
+                              doomed.size(), fmt::join(failures, "; ")));
   return doomed.size();
 }
 

@@ -10,8 +10,10 @@
 #include <cstring>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "ir/error.h"
 #include "runtime/io/file_kind.h"
@@ -23,21 +25,25 @@ namespace {
 // Distinct temporary names for concurrent writers in one process; the pid separates processes.
 std::atomic<unsigned> temp_counter{0};
 
-// The file a write to `path` should replace: a symbolic link's target (the rename would otherwise
-// replace the link itself), which must be a regular file or not exist yet. Anything else (a
-// directory, a device such as /dev/null, a FIFO) is refused: the rename would put a regular file in
-// its place.
+// The file a write to `path` should replace: a symbolic link's final target, followed link by link
+// (the rename would otherwise replace the link itself), which must be a regular file or not exist
+// yet (a link to a file still to be made is written through too). Anything else (a directory, a
+// device such as /dev/null, a FIFO) is refused: the rename would put a regular file in its place.
 std::filesystem::path destination(const std::filesystem::path& path) {
   if (path.filename().empty())
     throw IoError(fmt::format("{}: expected a file path, got a directory", path.string()));
+  constexpr int kMaxLinks = 40;  // as the kernel's ELOOP limit
   std::filesystem::path target = path;
-  std::optional<mode_t> mode = existing_mode(path);
-  if (mode && S_ISLNK(*mode)) {
+  std::optional<mode_t> mode = existing_mode(target);
+  for (int links = 0; mode && S_ISLNK(*mode); ++links) {
+    if (links == kMaxLinks)
+      throw IoError(fmt::format("{}: more than {} symbolic links in a row (a loop?)", path.string(), kMaxLinks));
     std::error_code error;
-    target = std::filesystem::canonical(path, error);
+    const std::filesystem::path next = std::filesystem::read_symlink(target, error);
     if (error)
-      throw IoError(fmt::format("{}: a symbolic link whose target cannot be resolved: {}", path.string(),
+      throw IoError(fmt::format("{}: cannot read the symbolic link {}: {}", path.string(), target.string(),
                                 error.message()));
+    target = next.is_absolute() ? next : target.parent_path() / next;
     mode = existing_mode(target);
   }
   if (mode && !S_ISREG(*mode))
@@ -56,19 +62,36 @@ AtomicFileWriter::AtomicFileWriter(std::filesystem::path path) : path_(destinati
   temp_path_.replace_filename(fmt::format(".{}.tmp.{}.{}", name.substr(0, 32), ::getpid(),
                                           temp_counter.fetch_add(1)));
   fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (fd_ < 0)
-    throw IoError(fmt::format("{}: cannot create temporary file {}: {}", path_.string(),
-                              temp_path_.string(), std::strerror(errno)));
+  if (fd_ < 0) {
+    const int err = errno;
+    const std::filesystem::path folder = temp_path_.parent_path().empty() ? "." : temp_path_.parent_path();
+    throw IoError(fmt::format("{}: cannot write in the folder {}: {}", path_.string(), folder.string(),
+                              std::strerror(err)));
+  }
+  // A replaced file keeps its permissions and, where this process may set them, its owners: the
+  // temporary file was made with the defaults (0666 less the umask), and a private 0600 file must
+  // not come back readable by all.
+  struct stat old {};
+  if (::stat(path_.c_str(), &old) == 0) {
+    if (::fchown(fd_, old.st_uid, old.st_gid) != 0) {
+      // Not ours to give away: the file is then this process's, as any new file would be.
+    }
+    if (::fchmod(fd_, old.st_mode & 07777) != 0) {
+      const int err = errno;
+      ::close(std::exchange(fd_, -1));
+      ::unlink(temp_path_.c_str());
+      throw IoError(fmt::format("{}: cannot give the new file the old one's permissions: {}", path_.string(),
+                                std::strerror(err)));
+    }
+  }
 }
 
 AtomicFileWriter::AtomicFileWriter(AtomicFileWriter&& other) noexcept
-    : path_(std::move(other.path_)), temp_path_(std::move(other.temp_path_)), fd_(std::exchange(other.fd_, -1)) {}
+    : path_(std::move(other.path_)), temp_path_(std::exchange(other.temp_path_, {})), fd_(std::exchange(other.fd_, -1)) {}
 
 AtomicFileWriter::~AtomicFileWriter() {
-  if (fd_ >= 0) {
-    ::close(fd_);
-    ::unlink(temp_path_.c_str());
-  }
+  if (fd_ >= 0) ::close(fd_);
+  if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
 }
 
 void AtomicFileWriter::write(std::span<const std::byte> bytes) {
@@ -87,20 +110,51 @@ void AtomicFileWriter::write(std::string_view text) {
   write(std::as_bytes(std::span<const char>(text.data(), text.size())));
 }
 
-void AtomicFileWriter::commit() {
+void AtomicFileWriter::flush() {
   if (::fsync(fd_) != 0)
     throw IoError(fmt::format("{}: fsync failed: {}", path_.string(), std::strerror(errno)));
-  const int fd = fd_;
-  fd_ = -1;
+  const int fd = std::exchange(fd_, -1);
   if (::close(fd) != 0) {
+    const int err = errno;
     ::unlink(temp_path_.c_str());
-    throw IoError(fmt::format("{}: close failed: {}", path_.string(), std::strerror(errno)));
+    temp_path_.clear();
+    throw IoError(fmt::format("{}: close failed: {}", path_.string(), std::strerror(err)));
   }
+}
+
+void AtomicFileWriter::publish() {
   if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
     const int err = errno;
     ::unlink(temp_path_.c_str());
-    throw IoError(fmt::format("{}: cannot rename {} into place: {}", path_.string(), temp_path_.string(),
-                              std::strerror(err)));
+    temp_path_.clear();
+    throw IoError(fmt::format("{}: cannot rename the new file into place: {}", path_.string(), std::strerror(err)));
+  }
+  temp_path_.clear();
+}
+
+void AtomicFileWriter::commit() {
+  AtomicFileWriter* self = this;
+  commit_together({&self, 1});
+}
+
+bool AtomicFileWriter::same_destination(const AtomicFileWriter& other) const {
+  if (std::filesystem::weakly_canonical(path_) == std::filesystem::weakly_canonical(other.path_)) return true;
+  struct stat a {}, b {};
+  return ::stat(path_.c_str(), &a) == 0 && ::stat(other.path_.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+         a.st_ino == b.st_ino;
+}
+
+void commit_together(std::span<AtomicFileWriter* const> files) {
+  for (AtomicFileWriter* file : files) file->flush();
+  std::vector<std::string> replaced;
+  for (AtomicFileWriter* file : files) {
+    try {
+      file->publish();
+    } catch (const IoError& e) {
+      if (replaced.empty()) throw;
+      throw IoError(fmt::format("{} (already replaced: {})", e.what(), fmt::join(replaced, ", ")));
+    }
+    replaced.push_back(file->path().string());
   }
 }
 

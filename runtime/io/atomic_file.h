@@ -1,6 +1,7 @@
 // AtomicFileWriter: writes a temporary file next to the destination and renames it into place on
 // commit(), so readers see either the old file or the complete new one, never a partial write. The
-// destination must be a regular file or a new path; a symbolic link is written through.
+// destination must be a regular file or a new path; a symbolic link is written through. A
+// replaced file keeps its permissions.
 #pragma once
 
 #include <cstddef>
@@ -30,11 +31,23 @@ class AtomicFileWriter {
   void commit();
   // The destination (a symbolic link's target).
   const std::filesystem::path& path() const { return path_; }
+  // True when both would replace one file: the same path however spelt, or hard links to one file.
+  bool same_destination(const AtomicFileWriter& other) const;
 
  private:
+  friend void commit_together(std::span<AtomicFileWriter* const> files);
+  void flush();    // to disk, and closed: where a full disk or an I/O error shows
+  void publish();  // renamed over the destination
+
   std::filesystem::path path_;
   std::filesystem::path temp_path_;
   int fd_ = -1;
 };
+
+// Commits several writers as nearly together as one file system allows: every file is flushed
+// and closed first (where a full disk or an I/O error shows), and only then are they renamed into
+// place, one after another. A rename that fails after others succeeded (the destination became
+// busy, or a directory, meanwhile) is an IoError naming the files already replaced.
+void commit_together(std::span<AtomicFileWriter* const> files);
 
 }  // namespace flashjit::io

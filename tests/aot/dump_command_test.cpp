@@ -1,5 +1,7 @@
 // `flashjit dump` writes the plan artefacts of the emit table (the same files FLASHJIT_DUMP_DIR
 // gets), for the host or a named CPU, and refuses what it cannot do with one clear line.
+#include <unistd.h>
+
 #include <filesystem>
 #include <string>
 
@@ -69,6 +71,10 @@ TEST(DumpCommand, RefusesAnUnknownCpu) {
       testing::run_flashjit(std::string(kShape) + " --mcpu pentium-42 --emit plan");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("unknown target CPU 'pentium-42'"), std::string::npos) << r.err;
+  // Refused arguments leave no --out folder behind (it was made first).
+  const std::string out = ::testing::TempDir() + "dump_refused_" + std::to_string(getpid()) + "/a/b";
+  EXPECT_EQ(testing::run_flashjit(std::string(kShape) + " --mcpu pentium-42 --emit plan --out " + out).exit_code, 2);
+  EXPECT_FALSE(std::filesystem::exists(out));
 }
 
 // i386 is a valid LLVM CPU name, but LLVM aborted the process when asked for 64-bit code on it, and

@@ -297,7 +297,7 @@ TEST(BenchCommandErrors, MemoryProbeTakesOneEngineShapeAndPart) {
 TEST(BenchCommandErrors, UnwritableJsonFailsBeforeAnyRun) {
   expect_usage_error("bench --shape 8:2:4 --sweep none --engines reference --part core --reps 1 --warmup 0 --json "
                      "/nonexistent/folder/x.json",
-                     "/nonexistent/folder/x.json: cannot create temporary file");
+                     "/nonexistent/folder/x.json: cannot write in the folder /nonexistent/folder");
   expect_usage_error("bench --shape 8:2:4 --sweep none --engines reference --part core --reps 1 --warmup 0 --json /tmp",
                      "/tmp: expected a regular file or a new path, got a directory");
 }

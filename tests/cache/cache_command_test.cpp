@@ -36,7 +36,14 @@ TEST(CacheCommand, ListsThenClears) {
   std::filesystem::create_directory(jit::entry_path(dir.path(), std::string(32, 'd')));
   r = testing::run_flashjit("cache --list");
   EXPECT_NE(r.out.find(std::string(32, 'd') + "  a directory, so never rebuilt: remove it"), std::string::npos) << r.out;
-  std::filesystem::remove(jit::entry_path(dir.path(), std::string(32, 'd')));
+  // --clear removes it, with what is inside (it stopped at "Directory not empty").
+  testing::write_bytes(jit::entry_path(dir.path(), std::string(32, 'd')) / "inside", "x");
+  std::filesystem::copy_file(jit::entry_path(dir.path(), m.key), dir.path() / "kept");
+  r = testing::run_flashjit("cache --clear");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(jit::entry_path(dir.path(), std::string(32, 'd'))));
+  std::filesystem::rename(dir.path() / "kept", jit::entry_path(dir.path(), m.key));
+  testing::write_bytes(jit::entry_path(dir.path(), std::string(32, 'e')), "");
   // A dangling symlink under an entry's name is replaced by the next rebuild's rename.
   std::filesystem::create_symlink(dir.path() / "nowhere", jit::entry_path(dir.path(), std::string(32, 'f')));
   r = testing::run_flashjit("cache --list");

@@ -1,6 +1,8 @@
 // `flashjit run` with bad flags or values: exit code 2, nothing on stdout, one line on stderr that
 // names the problem.
 #include <cstdlib>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -58,6 +60,36 @@ TEST(RunCommandErrors, UnwritableDumpDirIsOnlyANote) {
 TEST(RunCommandErrors, OutputThatIsNotAFile) {
   expect_usage_error(kSmall + " --output .", ".: expected a regular file or a new path, got a directory");
   expect_usage_error(kSmall + " --output /dev/null", "/dev/null: expected a regular file or a new path, got a character device");
+}
+
+// Output that cannot be written (a full disk, a closed stdout) fails the command with exit code 2
+// and says so; it exited 0 with the output lost, or 1 as an "internal error".
+TEST(RunCommandErrors, UnwritableStandardOutput) {
+  for (const std::string& command : {kSmall, std::string("cache"), std::string("dump --channels 8 --heads 2 --spatial 4 --emit ll")}) {
+    SCOPED_TRACE(command);
+    // In braces, so that run_command's own redirection of stdout does not replace this one.
+    CommandResult r = run_command("{ " + flashjit_binary() + " " + command + " >/dev/full; }");
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("flashjit: cannot write the standard output"), std::string::npos) << r.err;
+    r = run_command("{ " + flashjit_binary() + " " + command + " >&-; }");
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("flashjit: cannot write the standard output"), std::string::npos) << r.err;
+  }
+}
+
+// Two output flags on one file, however spelt: the second silently replaced the first and both
+// were reported written. Refused before any work, and nothing is written.
+TEST(RunCommandErrors, TwoOutputsOnOneFile) {
+  const std::filesystem::path dir = ::testing::TempDir() + "run_same_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  const std::string out = (dir / "same.npy").string();
+  expect_usage_error(kSmall + " --backward --output " + out + " --grad-weights " + out,
+                     "--output and --grad-weights name the same file");
+  std::filesystem::create_symlink("same.npy", dir / "link.npy");
+  expect_usage_error(kSmall + " --backward --output " + out + " --grad-input " + (dir / "link.npy").string(),
+                     "--output and --grad-input name the same file");
+  EXPECT_FALSE(std::filesystem::exists(out));
+  std::filesystem::remove_all(dir);
 }
 
 TEST(RunCommandErrors, BadThreadCountAndTooLittleMemory) {

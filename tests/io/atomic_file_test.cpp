@@ -69,9 +69,63 @@ TEST(AtomicFileWriter, WritesThroughASymbolicLink) {
   }
   EXPECT_TRUE(std::filesystem::is_symlink(dir / "link"));
   EXPECT_EQ(testing::read_file(dir / "target"), "new");
-  std::filesystem::create_symlink(dir / "missing", dir / "dangling");
-  testing::expect_io_error([&] { AtomicFileWriter w(dir / "dangling"); },
-                           {"dangling", "symbolic link whose target cannot be resolved"});
+  // A link to a file still to be made makes it (it was refused), through a relative chain too.
+  std::filesystem::create_symlink("missing", dir / "dangling");
+  std::filesystem::create_symlink("dangling", dir / "chain");
+  {
+    AtomicFileWriter w(dir / "chain");
+    w.write("made");
+    w.commit();
+  }
+  EXPECT_TRUE(std::filesystem::is_symlink(dir / "chain"));
+  EXPECT_EQ(testing::read_file(dir / "missing"), "made");
+  std::filesystem::create_symlink("loop_b", dir / "loop_a");
+  std::filesystem::create_symlink("loop_a", dir / "loop_b");
+  testing::expect_io_error([&] { AtomicFileWriter w(dir / "loop_a"); }, {"loop_a", "symbolic links in a row"});
+}
+
+// A replaced file keeps its permissions: a private file stays private (it came back 0644).
+TEST(AtomicFileWriter, ReplacedFileKeepsItsPermissions) {
+  testing::TempDir dir;
+  testing::write_file(dir / "private", "old");
+  ASSERT_EQ(::chmod((dir / "private").c_str(), 0600), 0);
+  {
+    AtomicFileWriter w(dir / "private");
+    w.write("new");
+    w.commit();
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat((dir / "private").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(testing::read_file(dir / "private"), "new");
+}
+
+TEST(AtomicFileWriter, SameDestinationHoweverSpelt) {
+  testing::TempDir dir;
+  testing::write_file(dir / "f", "old");
+  std::filesystem::create_symlink("f", dir / "link");
+  std::filesystem::create_hard_link(dir / "f", dir / "hard");
+  std::filesystem::create_directory(dir / "sub");
+  AtomicFileWriter a(dir / "f"), b(dir / "sub" / ".." / "f"), c(dir / "link"), d(dir / "hard"), e(dir / "g");
+  EXPECT_TRUE(a.same_destination(b));
+  EXPECT_TRUE(a.same_destination(c));
+  EXPECT_TRUE(a.same_destination(d));
+  EXPECT_FALSE(a.same_destination(e));
+}
+
+// Files committed together are all flushed before any is renamed; a rename that fails after
+// another succeeded names the file already replaced.
+TEST(AtomicFileWriter, CommitTogetherNamesWhatAFailedRenameLeftReplaced) {
+  testing::TempDir dir;
+  AtomicFileWriter first(dir / "first"), second(dir / "second");
+  first.write("1");
+  second.write("2");
+  std::filesystem::create_directory(dir / "second");  // in the way, made after the check at open
+  std::filesystem::create_directory(dir / "second" / "inside");
+  AtomicFileWriter* both[] = {&first, &second};
+  testing::expect_io_error([&] { commit_together(both); }, {"second", "already replaced: ", "first"});
+  EXPECT_EQ(testing::read_file(dir / "first"), "1");
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"first", "second"}));
 }
 
 // A destination name near the 255-byte limit: the temporary file's name must still fit.
