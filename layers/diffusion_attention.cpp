@@ -142,7 +142,11 @@ struct DiffusionAttention<T>::State {
   }
 
   bool last_used_flash = false;
-  std::string compile_fallback_reason;  // why compile() or a JIT forward fell back
+  // Why compile(), or the JIT forward or backward of a spec, fell back: by what fell back
+  // ("compile", a spec key, "the backward of " + key). A success of the same kind clears its
+  // entry (a recovered JIT backward was still reported as falling back); a successful compile()
+  // clears them all. Diagnostics join them as CompileFallbackReason.
+  std::map<std::string, std::string> fallback_reasons;
 
   int64_t matrix_size() const { return channels * channels; }
   const T* param(int index) const { return parameters.data() + index * matrix_size(); }
@@ -293,15 +297,18 @@ void DiffusionAttention<T>::State::run_forward(const DiffusionAttention& layer, 
   if (engine == Engine::Jit) {
     const LayerKernels* jit = nullptr;
     try {
+      // FLASHJIT_DISABLE_JIT set since compile() reaches kernels built before it too.
+      if (std::string reason = jit_unavailable_reason(); !reason.empty()) throw CompileError(reason);
       jit = &kernels_for(spec, layer);
     } catch (const CompileError& e) {
       // A kernel that cannot be built must not take the layer down: this call runs on the fallback.
-      compile_fallback_reason = on_fallback(e, spec.key(), "ran");
+      fallback_reasons[spec.key()] = on_fallback(e, spec.key(), "ran");
     }
     if (jit) {
       run_plan(*jit->compiled, jit->plan, batch, x, weights(), y, ThreadPool::global(), keep);
       last_kernels = jit;
       forward_engine = Engine::Jit;
+      fallback_reasons.erase(spec.key());
       return;
     }
   }
@@ -329,12 +336,13 @@ void DiffusionAttention<T>::State::run_backward(const DiffusionAttention& layer,
     } catch (const CompileError& e) {
       // As in run_forward: a backward that cannot be built runs on the fallback, which reads the
       // attention output row-major.
-      compile_fallback_reason = on_fallback(e, "the backward of " + last_spec.key(), "ran");
+      fallback_reasons["the backward of " + last_spec.key()] = on_fallback(e, "the backward of " + last_spec.key(), "ran");
     }
     if (jit) {
       run_backward_plan(*jit->compiled, jit->plan, last_batch, dy, weights(), fast_saved, dx, grads,
                         ThreadPool::global());
       backward_engine = Engine::Jit;
+      fallback_reasons.erase("the backward of " + last_spec.key());
       return;
     }
     const SavedActivations<T> rows = row_major_saved(fast_saved, last_batch, last_spec);
@@ -548,20 +556,25 @@ Diagnostics DiffusionAttention<T>::diagnostics() const {
   // The last JIT shape's backward kernels: built, or from a build compile() left running (waited
   // for here; a failed one is the fallback reason until a backward collects it).
   const LayerKernels* b = nullptr;
-  std::string fallback_reason = s.compile_fallback_reason;
+  std::map<std::string, std::string> reasons = s.fallback_reasons;
   if (jit) {
     const std::string key = s.last_kernels->plan.spec.key();
     if (const auto built = s.backward_kernels.find(key); built != s.backward_kernels.end()) {
       b = &built->second;
     } else if (const auto pending = s.pending_backward.find(key); pending != s.pending_backward.end()) {
+      // Diagnostics never throw: any error of the build is a reason (the backward itself raises it).
       try {
         b = &pending->second.get();
       } catch (const CompileError& e) {
-        if (fallback_reason.empty())
-          fallback_reason = on_fallback(e, "the backward of " + key, "runs");
+        reasons.try_emplace("the backward of " + key, on_fallback(e, "the backward of " + key, "runs"));
+      } catch (const Error& e) {
+        reasons.try_emplace("the backward of " + key, fmt::format("the backward of {} cannot be built: {}", key, e.what()));
       }
     }
   }
+  std::vector<std::string> reason_texts;
+  for (const auto& [what, reason] : reasons) reason_texts.push_back(reason);
+  const std::string fallback_reason = fmt::format("{}", fmt::join(reason_texts, "; "));
   Diagnostics d = {
       {"Channels", std::to_string(s.channels)},
       {"NumHeads", std::to_string(s.heads)},
@@ -612,6 +625,13 @@ void DiffusionAttention<T>::compile(const CompileOptions& options) {
   // Kernels are specialised on the target too. The old target's are dropped (waiting for builds
   // still running) only once the new target's are built; a refused target puts them back (it used
   // to clear them first and leave last_kernels dangling, the target changed and the engine on JIT).
+  // Disabled or unavailable, the JIT is left even by a layer that built kernels before.
+  if (const std::string reason = jit_unavailable_reason(); !reason.empty()) {
+    if (!options.fallback_on_error) throw CompileError(reason);
+    if (s.engine == Engine::Jit) s.engine = Engine::Fallback;
+    s.fallback_reasons["compile"] = fmt::format("{}; running on the {} engine", reason, to_string(s.engine));
+    return;
+  }
   std::optional<typename State::Targeted> previous;
   if (options.mcpu != s.mcpu) previous = s.retarget(options.mcpu);
   try {
@@ -619,14 +639,14 @@ void DiffusionAttention<T>::compile(const CompileOptions& options) {
   } catch (const CompileError& e) {
     if (previous) s.restore(std::move(*previous));
     if (!options.fallback_on_error) throw;
-    s.compile_fallback_reason = fmt::format("{}; running on the {} engine", e.what(), to_string(s.engine));
+    s.fallback_reasons["compile"] = fmt::format("{}; running on the {} engine", e.what(), to_string(s.engine));
     return;
   } catch (...) {
     if (previous) s.restore(std::move(*previous));
     throw;
   }
   previous.reset();
-  s.compile_fallback_reason.clear();
+  s.fallback_reasons.clear();
   s.engine = Engine::Jit;
   if (!options.training.value_or(s.training_mode)) return;
   const std::string key = spec.key();
@@ -641,7 +661,7 @@ void DiffusionAttention<T>::compile(const CompileOptions& options) {
     s.backward_kernels_for(spec, *this);
   } catch (const CompileError& e) {
     if (!options.fallback_on_error) throw;
-    s.compile_fallback_reason = on_fallback(e, "the backward of " + spec.key(), "runs");
+    s.fallback_reasons["the backward of " + spec.key()] = on_fallback(e, "the backward of " + spec.key(), "runs");
   }
 }
 

@@ -157,6 +157,65 @@ TEST(FaultInjection, DamagedEntryIsRebuilt) {
   EXPECT_LE(forward_error(later.layer, later.oracle), kForwardTolerance<float>);
 }
 
+// A background backward build that failed sends the backward to the fallback and says so; once
+// the cause is gone the next backward builds and runs on the JIT, and the reason goes with it (it
+// stayed until the next compile()).
+TEST(FaultInjection, ARecoveredBackwardClearsItsReason) {
+  IsolatedCache cache("fault_recovered");
+  auto pair = make_layer_pair<double>(kShape, kThreshold, Engine::Jit);  // the forward is built
+  const auto x = reference::random_tensor<double>(kShape.input_shape(), 4);
+  const auto dy = reference::random_tensor<double>(kShape.input_shape(), 5);
+  {
+    ScopedEnv inject("FLASHJIT_FAULT", "codegen");
+    pair.layer.compile();  // only the backward builds, and fails
+    pair.layer.forward(x);
+    pair.layer.backward(dy);
+    const Diagnostics d = pair.layer.diagnostics();
+    EXPECT_EQ(diagnostic(d, "BackwardEngine"), "fallback");
+    EXPECT_NE(diagnostic(d, "CompileFallbackReason").find("the backward of"), std::string::npos);
+  }
+  pair.layer.forward(x);
+  pair.layer.backward(dy);
+  const Diagnostics d = pair.layer.diagnostics();
+  EXPECT_EQ(diagnostic(d, "BackwardEngine"), "jit");
+  EXPECT_EQ(diagnostic(d, "CompileFallbackReason"), "<missing CompileFallbackReason>") << "a reason outlived its recovery";
+}
+
+// diagnostics() never throws: a background build that failed with something other than a
+// CompileError (here the fault list turned invalid after compile() started it) is a reason.
+TEST(FaultInjection, DiagnosticsReportABackgroundBuildsErrorInsteadOfThrowing) {
+  IsolatedCache cache("fault_bogus");
+  auto pair = make_layer_pair<float>(kShape, kThreshold, Engine::Jit);
+  ScopedEnv inject("FLASHJIT_FAULT", "bogus");
+  pair.layer.compile();
+  Diagnostics d;
+  ASSERT_NO_THROW(d = pair.layer.diagnostics());
+  EXPECT_NE(diagnostic(d, "CompileFallbackReason").find("'bogus'"), std::string::npos)
+      << diagnostic(d, "CompileFallbackReason");
+}
+
+// FLASHJIT_DISABLE_JIT forces the fallback on a layer that already has kernels too: its forward
+// runs on the fallback (saying why) and compile() moves it there (it kept the JIT, no reason).
+TEST(FaultInjection, DisablingTheJitReachesALayerThatHasKernels) {
+  IsolatedCache cache("fault_disabled");
+  auto pair = make_layer_pair<float>(kShape, kThreshold, Engine::Jit);
+  {
+    ScopedEnv disable("FLASHJIT_DISABLE_JIT", "1");
+    EXPECT_LE(forward_error(pair.layer, pair.oracle), kForwardTolerance<float>);
+    EXPECT_NE(diagnostic(pair.layer.diagnostics(), "CompileFallbackReason").find("FLASHJIT_DISABLE_JIT=1"),
+              std::string::npos);
+    pair.layer.compile();
+    const Diagnostics d = pair.layer.diagnostics();
+    EXPECT_EQ(diagnostic(d, "Engine"), "fallback");
+    EXPECT_NE(diagnostic(d, "CompileFallbackReason").find("running on the fallback engine"), std::string::npos)
+        << diagnostic(d, "CompileFallbackReason");
+    EXPECT_THROW(pair.layer.set_engine(Engine::Jit), CompileError);
+  }
+  pair.layer.compile();
+  EXPECT_EQ(diagnostic(pair.layer.diagnostics(), "Engine"), "jit");
+  EXPECT_EQ(diagnostic(pair.layer.diagnostics(), "CompileFallbackReason"), "<missing CompileFallbackReason>");
+}
+
 TEST(FaultInjection, SeveralSitesAtOnce) {
   EXPECT_EQ(jit::parse_fault_sites(" verifier , cache-write,,"),
             (std::vector<jit::FaultSite>{jit::FaultSite::Verifier, jit::FaultSite::CacheWrite}));
