@@ -274,6 +274,16 @@ AttentionSpec DiffusionAttention<T>::State::spec_for(const Tensor<T>& input) con
 template <typename T>
 void DiffusionAttention<T>::State::run_forward(const DiffusionAttention& layer, const AttentionSpec& spec,
                                                int64_t batch, const T* x, T* y) {
+  if (batch == 0 || spec.seq_len == 0) {
+    // An empty batch or sequence has nothing to attend to, whatever its other sizes (an empty
+    // batch of 2^62 tokens is empty too: the fast engines refused it, the reference took it, and
+    // the reverse for 2^62 empty sequences); backward sees empty activations. No engine ran, so
+    // diagnostics name the layer's (BackwardEngine said fallback on a JIT layer).
+    saved = {};
+    fast_saved = {};
+    forward_engine = engine;
+    return;
+  }
   if (engine == Engine::Reference) {
     saved = {};
     reference::forward(spec, batch, x, weights(), y, training_mode ? &saved : nullptr);
@@ -286,14 +296,6 @@ void DiffusionAttention<T>::State::run_forward(const DiffusionAttention& layer, 
   if (!training_mode) fast_saved = {};
   SavedActivations<T>* keep = training_mode ? &fast_saved : nullptr;
   forward_engine = Engine::Fallback;
-  const int64_t elements = checked_mul(batch, checked_mul(spec.seq_len, channels, "N*C"), "B*N*C");
-  if (elements == 0) {
-    // An empty batch or sequence has nothing to attend to; backward sees empty activations. No
-    // engine ran, so diagnostics name the layer's (BackwardEngine said fallback on a JIT layer).
-    fast_saved = {};
-    forward_engine = engine;
-    return;
-  }
   if (engine == Engine::Jit) {
     const LayerKernels* jit = nullptr;
     try {
@@ -319,7 +321,7 @@ template <typename T>
 void DiffusionAttention<T>::State::run_backward(const DiffusionAttention& layer, const T* dy, T* dx) {
   gradients.assign(parameters.size(), T(0));
   const reference::AttentionGradients<T> grads{gradient(0), gradient(1), gradient(2), gradient(3), gradient(4)};
-  if (fast_saved.x.empty() && forward_engine != Engine::Reference) {
+  if (last_batch == 0 || last_spec.seq_len == 0) {
     // An empty batch or sequence: no tokens, so every gradient is an empty sum (already zero).
     backward_engine = forward_engine;
     return;

@@ -74,11 +74,24 @@ TEST(HostileSizes, HugeSpatialLayerFailsCleanly) {
   const std::string reason = diagnostic(layer.diagnostics(), "CompileFallbackReason");
   EXPECT_NE(reason.find("sequence length"), std::string::npos) << reason;
   EXPECT_TRUE(layer.forward(empty).empty());
-  // A sequence of 2^62 tokens: N*C overflows. An empty batch of it is still nothing to do for the
-  // reference; the fast engines refuse the product.
-  const Tensor<float> endless({0, int64_t{1} << 62, 8});
-  layer.set_engine(Engine::Fallback);
-  expect_refused_before_allocation([&] { layer.forward(endless); }, "N*C");
+  // An empty batch of 2^62 tokens, and 2^62 empty sequences, are empty on every engine: the fast
+  // engines refused the first (N*C overflows) where the reference took it, and the reference the
+  // second (B*H overflows) where the fast engines took it.
+  DiffusionAttention<float> sequences(8, 2, 4);
+  sequences.compile();
+  ASSERT_EQ(sequences.engine(), Engine::Jit);
+  for (const std::vector<int64_t>& shape : {std::vector<int64_t>{0, int64_t{1} << 62, 8},
+                                            std::vector<int64_t>{int64_t{1} << 62, 0, 8}}) {
+    const Tensor<float> none(shape);
+    for (Engine engine : {Engine::Reference, Engine::Fallback, Engine::Jit}) {
+      SCOPED_TRACE(std::string(to_string(engine)) + " " + none.shape_string());
+      sequences.set_engine(engine);
+      AllocationProbe probe;
+      EXPECT_EQ(sequences.forward(none).shape(), shape);
+      EXPECT_EQ(sequences.backward(none).shape(), shape);
+      EXPECT_LE(probe.largest_request(), kSmallRequest);
+    }
+  }
 }
 
 }  // namespace
