@@ -75,17 +75,42 @@ bool read_slot(const std::vector<T>& flat, const std::string& name, int64_t chan
   return true;
 }
 
+// At most 8 names, then how many more: a whole UNet's 700 names made a 48 KB error line.
+std::string brief_list(const std::vector<std::string>& names) {
+  constexpr std::size_t kShown = 8;
+  if (names.size() <= kShown) return fmt::format("{}", fmt::join(names, ", "));
+  return fmt::format("{}, ... ({} more)", fmt::join(names.begin(), names.begin() + kShown, ", "), names.size() - kShown);
+}
+
 std::string accepted_names() {
   std::vector<std::string> names;
   for (const ParameterSlot& slot : kSlots) names.push_back(fmt::format("{} ({})", slot.diffusers, slot.native));
   return fmt::format("{}", fmt::join(names, ", "));
 }
 
-// A strict load's refusal: ShapeError when a shape is wrong, InvalidArgument for names.
-void refuse_unless_ok(const WeightValidation& report, const std::string& prefix) {
+// Where the names nothing matched end in a parameter's name, the prefixes before it: the blocks a
+// whole model's file holds ("down_blocks.0.attentions.0.transformer_blocks.0.attn1.", ...).
+std::vector<std::string> candidate_prefixes(const std::vector<std::string>& names) {
+  std::set<std::string> prefixes;
+  for (const std::string& name : names)
+    for (const ParameterSlot& slot : kSlots)
+      for (std::string_view suffix : {slot.diffusers, slot.native})
+        if (name.size() > suffix.size() && name.ends_with(suffix)) prefixes.insert(name.substr(0, name.size() - suffix.size()));
+  return {prefixes.begin(), prefixes.end()};
+}
+
+// A strict load's refusal: ShapeError when a shape is wrong, InvalidArgument for names. `source`
+// (a file, or empty) is named first.
+void refuse_unless_ok(const WeightValidation& report, const std::string& prefix, const std::string& source = "") {
   if (report.ok()) return;
-  const std::string message = fmt::format("DiffusionAttention::load_weights (prefix \"{}\"): expected {}; {}", prefix,
-                                          accepted_names(), report.summary());
+  std::string message = fmt::format("DiffusionAttention::load_weights{} (prefix \"{}\"): expected {}; {}",
+                                    source.empty() ? "" : " from " + source, prefix, accepted_names(), report.summary());
+  // Nothing matched, but the file has attention blocks under other prefixes: say which.
+  if (report.matched.empty()) {
+    const std::vector<std::string> prefixes = candidate_prefixes(report.unmatched);
+    if (!prefixes.empty())
+      message += fmt::format("; blocks found under the prefixes {}", brief_list(prefixes));
+  }
   if (!report.wrong_shape.empty()) throw ShapeError(message);
   throw InvalidArgument(message);
 }
@@ -96,13 +121,13 @@ bool keep_none(const std::string&) { return false; }
 
 std::string WeightValidation::summary() const {
   std::vector<std::string> lines;
-  if (!missing.empty()) lines.push_back(fmt::format("missing: {}", fmt::join(missing, ", ")));
+  if (!missing.empty()) lines.push_back(fmt::format("missing: {}", brief_list(missing)));
   for (const WeightShapeMismatch& m : wrong_shape)
     lines.push_back(fmt::format("wrong shape: {} expected {}, got {}", m.name, shape_to_string(m.expected),
                                 shape_to_string(m.actual)));
   if (!ambiguous.empty())
-    lines.push_back(fmt::format("given under both diffusers and native names: {}", fmt::join(ambiguous, ", ")));
-  if (!unmatched.empty()) lines.push_back(fmt::format("unexpected: {}", fmt::join(unmatched, ", ")));
+    lines.push_back(fmt::format("given under both diffusers and native names: {}", brief_list(ambiguous)));
+  if (!unmatched.empty()) lines.push_back(fmt::format("unexpected: {}", brief_list(unmatched)));
   return lines.empty() ? "ok" : fmt::format("{}", fmt::join(lines, "; "));
 }
 
@@ -199,7 +224,7 @@ WeightValidation load_safetensors_weights(DiffusionAttention<T>& layer, const st
   // are decoded. Decoding everything under the prefix first took seconds and gigabytes to refuse a
   // wrong-shaped tensor, or a whole UNet under the prefix "".
   const WeightValidation report = layer.validate_weight_shapes(io::read_safetensors(path, keep_none).shapes, prefix);
-  if (strict) refuse_unless_ok(report, prefix);
+  if (strict) refuse_unless_ok(report, prefix, path.string());
   const std::set<std::string> matched(report.matched.begin(), report.matched.end());
   const io::SafetensorsContents contents =
       io::read_safetensors(path, [&](const std::string& name) { return matched.contains(name); });

@@ -47,7 +47,11 @@ std::string Tensor<T>::shape_string() const {
 }
 
 std::string shape_to_string(std::span<const int64_t> shape) {
-  return fmt::format("[{}]", fmt::join(shape, ","));
+  // Shapes come from files too: one of 200000 dimensions made a 400 KB error line.
+  constexpr std::size_t kShown = 8;
+  if (shape.size() <= kShown) return fmt::format("[{}]", fmt::join(shape, ","));
+  return fmt::format("[{},...,{}] ({} dimensions)", fmt::join(shape.first(kShown - 2), ","),
+                     fmt::join(shape.last(2), ","), shape.size());
 }
 
 template class Tensor<float>;

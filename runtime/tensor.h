@@ -51,6 +51,7 @@ class Tensor {
   std::unique_ptr<T[], AlignedFree> data_;
 };
 
+// "[2,3,4]"; beyond 8 dimensions the first 6 and the last 2, and the count.
 std::string shape_to_string(std::span<const int64_t> shape);
 
 extern template class Tensor<float>;

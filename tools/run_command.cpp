@@ -205,8 +205,14 @@ void run(const RunOptions& o) {
   // configured image layout) compiles or fetches its kernels, and the first backward waits for its
   // own: one untimed call of each, so that the times are the kernels'.
   const bool jit = layer.engine() == Engine::Jit;
-  if (jit) output = layer.forward(input);
-  for (int r = 0; r < o.reps; ++r) forward_ms.push_back(time_ms([&] { output = layer.forward(input); }));
+  try {
+    if (jit) output = layer.forward(input);
+    for (int r = 0; r < o.reps; ++r) forward_ms.push_back(time_ms([&] { output = layer.forward(input); }));
+  } catch (const ShapeError& e) {
+    // The layer names the shape it wanted; the file it came from is the user's to fix.
+    if (o.input.empty()) throw;
+    throw ShapeError(fmt::format("--input {}: {}", o.input, e.what()));
+  }
   const double fwd = median(forward_ms);
   // The layer has accepted the input, so it is [B,C,H,W] or [B,S,C].
   const int64_t batch = input.dim(0);

@@ -36,6 +36,19 @@ std::vector<std::string> split(std::string_view text) {
   return out;
 }
 
+// Up to 80 bytes of a damaged header for an error message, bytes outside printable ASCII as \xNN:
+// the message reaches diagnostics and terminals (a NUL byte showed up on stdout).
+std::string excerpt(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text.substr(0, 80)) {
+    if (c >= 0x20 && c < 0x7f)
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("\\x{:02x}", c);
+  }
+  return out;
+}
+
 bool is_hex(std::string_view text, size_t digits) {
   if (text.size() != digits) return false;
   for (char c : text)
@@ -70,11 +83,10 @@ class HeaderReader {
     auto text = line();
     if (!text) return text.takeError();
     if (!text->starts_with(name) || text->size() <= name.size() || (*text)[name.size()] != ' ')
-      return fail(fmt::format("header field {}: expected '{} <value>', got '{}'", name, name,
-                              text->substr(0, 80)));
+      return fail(fmt::format("header field {}: expected '{} <value>', got '{}'", name, name, excerpt(*text)));
     std::string_view value = text->substr(name.size() + 1);
     if (!valid(value))
-      return fail(fmt::format("header field {}: malformed value '{}'", name, value.substr(0, 80)));
+      return fail(fmt::format("header field {}: malformed value '{}'", name, excerpt(value)));
     return value;
   }
 
@@ -129,7 +141,7 @@ llvm::Expected<ParsedEntry> parse_entry(std::string_view bytes) {
   if (!magic) return magic.takeError();
   const std::string want_magic = fmt::format("{} {}", kMagic, kFormatVersion);
   if (*magic != want_magic)
-    return fail(fmt::format("entry format '{}', expected '{}'", magic->substr(0, 80), want_magic));
+    return fail(fmt::format("entry format '{}', expected '{}'", excerpt(*magic), want_magic));
 
   auto checksum = in.field("checksum", [](std::string_view v) { return is_hex(v, 16); });
   if (!checksum) return checksum.takeError();

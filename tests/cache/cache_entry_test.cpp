@@ -99,6 +99,8 @@ TEST(CacheEntry, DetectsEachKindOfDamage) {
       {good + "more", "bytes after the"},
       {"\x13\x37garbage\xff\x00 bytes", "not a flashjit cache entry"},
       {"flashjit-kernel-cache 1\nkey x\n", "entry format"},
+      // Damaged bytes are quoted escaped, never raw (a NUL reached stdout through diagnostics).
+      {std::string("flashjit-kernel-cache \x00\x07\n", 25), "entry format 'flashjit-kernel-cache \\x00\\x07'"},
   };
   for (const auto& [bytes, expected] : cases) {
     const std::string problem = problem_of(bytes, m);

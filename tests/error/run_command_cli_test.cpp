@@ -129,7 +129,9 @@ TEST(RunCommandErrors, BadInputFiles) {
   io::write_npy(dir / "flat.npy", Tensor<float>({2, 8}));
   expect_usage_error(kSmall + " --input " + (dir / "flat.npy").string(), "got shape [2,8]");
   io::write_npy(dir / "wide.npy", Tensor<float>({1, 6, 4, 4}));
-  expect_usage_error(kSmall + " --input " + (dir / "wide.npy").string(), "expected 8 channels");
+  // The layer's refusal names the file it came from.
+  expect_usage_error(kSmall + " --input " + (dir / "wide.npy").string(),
+                     "--input " + (dir / "wide.npy").string() + ": DiffusionAttention: expected 8 channels");
   // A file brings its own layout and batch.
   expect_usage_error(kSmall + " --layout image --input " + (dir / "wide.npy").string(), "excludes");
   std::filesystem::remove_all(dir);

@@ -87,6 +87,23 @@ TEST(Npy, LongHeaderSwitchesToVersion2) {
   EXPECT_EQ(back.to<double>()[0], -1.0);
 }
 
+// An error about a file of very many dimensions stays short: the shape is abbreviated (30000
+// dimensions of 1 and one byte too few printed a 90 KB line).
+TEST(Npy, ErrorsAboutManyDimensionsStayShort) {
+  TempDir dir;
+  write_npy(dir / "t.npy", ramp<double>(std::vector<int64_t>(30000, 1)));
+  std::string bytes = testing::read_file(dir / "t.npy");
+  bytes.pop_back();
+  try {
+    parse_npy(testing::as_bytes(bytes), "short.npy");
+    FAIL() << "a truncated file parsed";
+  } catch (const IoError& e) {
+    const std::string message = e.what();
+    EXPECT_LT(message.size(), 400u) << message.substr(0, 400);
+    EXPECT_NE(message.find("(30000 dimensions)"), std::string::npos) << message.substr(0, 400);
+  }
+}
+
 TEST(Npy, FailedWriteLeavesTheDestinationAndNoTemporary) {
   TempDir dir;
   // A directory in the way is refused before anything is written.

@@ -1,6 +1,7 @@
 // DiffusionAttention's weight loading by name: the diffusers convention is the transpose of the
 // native one, prefixes select one block of a whole checkpoint, strict loads are all-or-nothing, and
 // validate_weights reports exactly what matched and what did not.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -258,6 +259,22 @@ TYPED_TEST(WeightLoading, FromASafetensorsCheckpoint) {
 
   testing::expect_io_error([&] { load_safetensors_weights(layer, dir / "absent.safetensors", kBlock); },
                            {"absent.safetensors"});
+
+  // A whole model's file without the block's prefix: the refusal names the file and the prefixes
+  // the blocks sit under, and stays short however many names the file has (700 of a UNet made a
+  // 48 KB line).
+  for (int i = 0; i < 200; ++i) file.emplace(fmt::format("down.{}.weight", i), io::HostTensor(Tensor<double>({1})));
+  io::write_safetensors(dir / "unet.safetensors", file);
+  try {
+    load_safetensors_weights(layer, dir / "unet.safetensors", "");
+    FAIL() << "a whole model's file loaded without a prefix";
+  } catch (const InvalidArgument& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("from " + (dir / "unet.safetensors").string()), std::string::npos) << message;
+    EXPECT_NE(message.find("blocks found under the prefixes " + kBlock), std::string::npos) << message;
+    EXPECT_NE(message.find("more)"), std::string::npos) << message;
+    EXPECT_LT(message.size(), 2000u) << message;
+  }
 }
 
 // Names and shapes are checked from the header before anything is decoded: a 64 MiB tensor of the
