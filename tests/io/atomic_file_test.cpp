@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "io_test_support.h"
@@ -12,6 +13,12 @@
 
 namespace flashjit::io {
 namespace {
+
+void write_atomically(const std::filesystem::path& path, std::string_view text) {
+  AtomicFileWriter w(path);
+  w.write(text);
+  w.commit();
+}
 
 TEST(AtomicFileWriter, ReplacesOnlyOnCommit) {
   testing::TempDir dir;
@@ -62,21 +69,13 @@ TEST(AtomicFileWriter, WritesThroughASymbolicLink) {
   testing::TempDir dir;
   testing::write_file(dir / "target", "old");
   std::filesystem::create_symlink(dir / "target", dir / "link");
-  {
-    AtomicFileWriter w(dir / "link");
-    w.write("new");
-    w.commit();
-  }
+  write_atomically(dir / "link", "new");
   EXPECT_TRUE(std::filesystem::is_symlink(dir / "link"));
   EXPECT_EQ(testing::read_file(dir / "target"), "new");
   // A link to a file still to be made makes it (it was refused), through a relative chain too.
   std::filesystem::create_symlink("missing", dir / "dangling");
   std::filesystem::create_symlink("dangling", dir / "chain");
-  {
-    AtomicFileWriter w(dir / "chain");
-    w.write("made");
-    w.commit();
-  }
+  write_atomically(dir / "chain", "made");
   EXPECT_TRUE(std::filesystem::is_symlink(dir / "chain"));
   EXPECT_EQ(testing::read_file(dir / "missing"), "made");
   std::filesystem::create_symlink("loop_b", dir / "loop_a");
@@ -89,11 +88,7 @@ TEST(AtomicFileWriter, ReplacedFileKeepsItsPermissions) {
   testing::TempDir dir;
   testing::write_file(dir / "private", "old");
   ASSERT_EQ(::chmod((dir / "private").c_str(), 0600), 0);
-  {
-    AtomicFileWriter w(dir / "private");
-    w.write("new");
-    w.commit();
-  }
+  write_atomically(dir / "private", "new");
   struct stat st {};
   ASSERT_EQ(::stat((dir / "private").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0600u);
@@ -132,11 +127,7 @@ TEST(AtomicFileWriter, CommitTogetherNamesWhatAFailedRenameLeftReplaced) {
 TEST(AtomicFileWriter, LongFileNamesFit) {
   testing::TempDir dir;
   const std::string name(250, 'n');
-  {
-    AtomicFileWriter w(dir / name);
-    w.write("x");
-    w.commit();
-  }
+  write_atomically(dir / name, "x");
   EXPECT_EQ(testing::read_file(dir / name), "x");
   EXPECT_EQ(dir.entries(), std::vector<std::string>{name});
 }
