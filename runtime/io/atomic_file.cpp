@@ -57,11 +57,15 @@ AtomicFileWriter::AtomicFileWriter(std::filesystem::path path) : path_(destinati
   // Same directory as the destination: rename() is only atomic within one file system. The name
   // keeps at most 32 bytes of the destination's, so a destination name near the file system's
   // 255-byte limit still leaves room for the suffix.
+  // A name taken already (a killed writer's file, its pid since reused, as is usual in containers)
+  // moves on to the next counter value.
   const std::string name = path_.filename().string();
-  temp_path_ = path_;
-  temp_path_.replace_filename(fmt::format(".{}.tmp.{}.{}", name.substr(0, 32), ::getpid(),
-                                          temp_counter.fetch_add(1)));
-  fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  for (int attempt = 0; attempt < 100 && fd_ < 0 && (attempt == 0 || errno == EEXIST); ++attempt) {
+    temp_path_ = path_;
+    temp_path_.replace_filename(fmt::format(".{}.tmp.{}.{}", name.substr(0, 32), ::getpid(),
+                                            temp_counter.fetch_add(1)));
+    fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  }
   if (fd_ < 0) {
     const int err = errno;
     const std::filesystem::path folder = temp_path_.parent_path().empty() ? "." : temp_path_.parent_path();
@@ -138,7 +142,13 @@ void AtomicFileWriter::commit() {
 }
 
 bool AtomicFileWriter::same_destination(const AtomicFileWriter& other) const {
-  if (std::filesystem::weakly_canonical(path_) == std::filesystem::weakly_canonical(other.path_)) return true;
+  // Resolved where the file system lets us, else compared as written (lexically normalised).
+  const auto resolved = [](const std::filesystem::path& p) {
+    std::error_code error;
+    std::filesystem::path r = std::filesystem::weakly_canonical(p, error);
+    return error ? std::filesystem::absolute(p, error).lexically_normal() : r;
+  };
+  if (resolved(path_) == resolved(other.path_)) return true;
   struct stat a {}, b {};
   return ::stat(path_.c_str(), &a) == 0 && ::stat(other.path_.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
          a.st_ino == b.st_ino;

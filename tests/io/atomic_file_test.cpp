@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include <string>
@@ -81,6 +82,24 @@ TEST(AtomicFileWriter, WritesThroughASymbolicLink) {
   std::filesystem::create_symlink("loop_b", dir / "loop_a");
   std::filesystem::create_symlink("loop_a", dir / "loop_b");
   testing::expect_io_error([&] { AtomicFileWriter w(dir / "loop_a"); }, {"loop_a", "symbolic links in a row"});
+}
+
+// A temporary name left by a killed writer whose pid this process now has does not block a write.
+TEST(AtomicFileWriter, AStaleTemporaryNameIsSkipped) {
+  testing::TempDir dir;
+  std::string taken;  // ".g.tmp.<pid>.<k>": the next writer tries counter k + 1
+  {
+    AtomicFileWriter probe(dir / "g");
+    taken = dir.entries().at(0);
+  }
+  const std::string stale = ".f" + taken.substr(2, taken.rfind('.') - 1) +
+                            std::to_string(std::stoi(taken.substr(taken.rfind('.') + 1)) + 1);
+  testing::write_file(dir / stale, "a killed writer's");
+  write_atomically(dir / "f", "written");
+  EXPECT_EQ(testing::read_file(dir / "f"), "written");
+  std::vector<std::string> entries = dir.entries();
+  std::sort(entries.begin(), entries.end());
+  EXPECT_EQ(entries, (std::vector<std::string>{stale, "f"}));  // the stale file is not ours to remove
 }
 
 // A replaced file keeps its permissions: a private file stays private (it came back 0644).
