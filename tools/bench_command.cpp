@@ -134,10 +134,12 @@ void add_bench_command(CLI::App& app) {
                   "Time and peak memory as N grows: C:H:S1,S2,... (flash and standard paths), or none")
       ->capture_default_str()
       ->check(parsed_by([](const std::string& s) { parse_sweep(s); }, "C:H:S1,S2,...|none"));
-  CLI::Option* json = cmd->add_option("--json", flags->json, "Write every record to this JSON file");
+  CLI::Option* json =
+      cmd->add_option("--json", flags->json, "Write every record to this JSON file")->check(non_empty_path());
   cmd->add_option("--plot", flags->plot,
                   "Draw the JSON with bench/plot.py: throughput bars in this PNG, time and memory against N in "
                   "its *_scaling sibling")
+      ->check(non_empty_path())
       ->needs(json);
   cmd->add_flag("--peer", flags->peer, "Also time ONNX Runtime through the peers' run_ort_suite.sh");
   cmd->add_option("--peers-dir", flags->peers_dir, "Folder of run_ort_suite.sh (default: $FLASHJIT_PEERS_DIR, else "

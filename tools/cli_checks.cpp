@@ -35,4 +35,12 @@ CLI::Validator integer_in(int64_t min, int64_t max) {
       max == INT64_MAX ? fmt::format("INT>={}", min) : fmt::format("INT in [{}, {}]", min, max));
 }
 
+CLI::Validator non_empty_path() {
+  return parsed_by(
+      [](const std::string& text) {
+        if (text.empty()) throw InvalidArgument("expected a path, got an empty string");
+      },
+      "PATH");
+}
+
 }  // namespace flashjit::tools

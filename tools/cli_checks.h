@@ -18,4 +18,9 @@ CLI::Validator parsed_by(std::function<void(const std::string&)> parse, std::str
 // it is this message and not a failed conversion.
 CLI::Validator integer_in(int64_t min, int64_t max);
 
+// A path that is not empty: `--output ""` quietly meant no output. Whether it exists, and can be
+// read or written, the reader or writer says, with the reason (CLI11's ExistingFile said "does
+// not exist" for a file it could not read).
+CLI::Validator non_empty_path();
+
 }  // namespace flashjit::tools

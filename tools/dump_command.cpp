@@ -166,7 +166,8 @@ void add_dump_command(CLI::App& app) {
                   "Comma-separated artefacts: graph, fused, folded, final, plan, ll, opt-ll, asm, obj, header")
       ->required()
       ->delimiter(',');
-  cmd->add_option("--out", options->out, "Folder to write the artefacts to (created if missing); default: print");
+  cmd->add_option("--out", options->out, "Folder to write the artefacts to (created if missing); default: print")
+      ->check(non_empty_path());
   cmd->callback([options] {
     const std::vector<const EmitKind*> kinds = selected_kinds(options->emit);
     for (const EmitKind* kind : kinds)

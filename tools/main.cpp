@@ -29,8 +29,11 @@ int run(int argc, char** argv) {
   flashjit::tools::add_bench_command(app);
   flashjit::tools::add_dump_command(app);
   flashjit::tools::add_cache_command(app);
-  // A count the pool would ignore: say so before any work rather than run on another count.
-  if (const std::string problem = flashjit::thread_count_problem(); !problem.empty()) {
+  // A count the pool would ignore: say so before any work rather than run on another count (help
+  // does no work, so it is shown regardless).
+  bool help = false;
+  for (int i = 1; i < argc; ++i) help = help || std::strcmp(argv[i], "-h") == 0 || std::strcmp(argv[i], "--help") == 0;
+  if (const std::string problem = flashjit::thread_count_problem(); !problem.empty() && !help) {
     std::fprintf(stderr, "flashjit: %s (unset it for one thread per hardware thread)\n", problem.c_str());
     return flashjit::tools::kUsageError;
   }

@@ -97,12 +97,21 @@ std::string checksum(const Tensor<T>& t) {
 }
 
 // The input: the --input file, or seeded random values in the --layout/--batch shape.
+// " (converted to f32)", and how many values became infinite on the way, which would otherwise
+// turn into NaN outputs with nothing said.
+template <typename T>
+std::string conversion_note(const InputTensor<T>& file, const std::string& dtype) {
+  if (!file.converted) return "";
+  if (file.overflowed == 0) return fmt::format(" (converted to {})", dtype);
+  return fmt::format(" (converted to {}: {} finite values beyond its range became infinite)", dtype, file.overflowed);
+}
+
 template <typename T>
 Tensor<T> make_input(const RunOptions& o, std::string& description) {
   if (!o.input.empty()) {
     InputTensor<T> file = read_input_npy<T>(o.input);
     description = fmt::format("{} {} from {}{}", to_string(file.layout), file.values.shape_string(), o.input,
-                              file.converted ? fmt::format(" (converted to {})", o.dtype) : "");
+                              conversion_note(file, o.dtype));
     return std::move(file.values);
   }
   const int64_t n = checked_mul(o.spatial, o.spatial, "spatial * spatial");
@@ -132,7 +141,7 @@ Tensor<T> make_grad_output(const RunOptions& o, const std::vector<int64_t>& shap
       throw ShapeError(fmt::format("{}: expected the output gradient in the output's shape {}, got {}", o.grad_output,
                                    shape_to_string(shape), file.values.shape_string()));
     description = fmt::format("{} from {}{}", file.values.shape_string(), o.grad_output,
-                              file.converted ? fmt::format(" (converted to {})", o.dtype) : "");
+                              conversion_note(file, o.dtype));
     return std::move(file.values);
   }
   description = fmt::format("{}, uniform in [-1, 1) from seed {}", shape_to_string(shape), o.seed + 2);
@@ -308,24 +317,27 @@ void add_run_command(CLI::App& app) {
       ->check(integer_in(1, 1000000));
   // A file brings its own shape and layout.
   cmd->add_option("--input", options->input, "Input .npy ('<f4' or '<f8'; rank 4 image or rank 3 sequence)")
-      ->check(CLI::ExistingFile)
+      ->check(non_empty_path())
       ->excludes(layout)
       ->excludes(batch);
-  cmd->add_option("--output", options->output, "Write the forward output to this .npy");
+  cmd->add_option("--output", options->output, "Write the forward output to this .npy")->check(non_empty_path());
   auto* weights = cmd->add_option("--weights", options->weights,
                                   "Load the weights from this safetensors file (diffusers or native names)")
-                      ->check(CLI::ExistingFile);
+                      ->check(non_empty_path());
   cmd->add_option("--weights-prefix", options->weights_prefix,
                   "Name prefix of this attention block inside the weights file")
       ->needs(weights);
   cmd->add_option("--grad-output", options->grad_output,
                   "Output gradient .npy for backward, in the output's shape (default: seeded random)")
-      ->check(CLI::ExistingFile)
+      ->check(non_empty_path())
       ->needs(backward);
-  cmd->add_option("--grad-input", options->grad_input, "Write the input gradient to this .npy")->needs(backward);
+  cmd->add_option("--grad-input", options->grad_input, "Write the input gradient to this .npy")
+      ->check(non_empty_path())
+      ->needs(backward);
   cmd->add_option("--grad-weights", options->grad_weights,
                   "Write the parameter gradients to this safetensors file, under the names the weights were "
                   "loaded by (native Wq, Wk, Wv, Wo, bo without --weights)")
+      ->check(non_empty_path())
       ->needs(backward);
   cmd->callback([options] {
     if (options->dtype == "f64") {

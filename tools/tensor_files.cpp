@@ -1,5 +1,8 @@
 #include "tools/tensor_files.h"
 
+#include <cmath>
+#include <type_traits>
+
 #include <fmt/format.h>
 
 #include "ir/error.h"
@@ -14,7 +17,11 @@ InputTensor<T> read_input_npy(const std::filesystem::path& path) {
   if (rank != 3 && rank != 4)
     throw ShapeError(fmt::format("{}: expected a rank-3 sequence [B,S,C] or a rank-4 image [B,C,H,W], got shape {}",
                                  path.string(), shape_to_string(file.shape())));
-  return {file.to<T>(), rank == 4 ? Layout::Image : Layout::Sequence, file.dtype() != dtype_of<T>()};
+  InputTensor<T> input{file.to<T>(), rank == 4 ? Layout::Image : Layout::Sequence, file.dtype() != dtype_of<T>()};
+  if (const Tensor<double>* wide = file.get_if<double>(); wide && std::is_same_v<T, float>)
+    for (int64_t i = 0; i < wide->size(); ++i)
+      if (std::isfinite((*wide)[i]) && !std::isfinite(input.values[i])) ++input.overflowed;
+  return input;
 }
 
 template InputTensor<float> read_input_npy(const std::filesystem::path&);

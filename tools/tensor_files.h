@@ -14,6 +14,8 @@ struct InputTensor {
   Layout layout;  // rank 4: Image [B, C, H, W]; rank 3: Sequence [B, S, C]
   // The file held the other float type: float64 values were rounded to float, or float32 widened.
   bool converted;
+  // Finite float64 values beyond float's range, which became ±inf on the way.
+  int64_t overflowed = 0;
 };
 
 // Reads a '<f4' or '<f8' .npy as T. IoError for a missing or malformed file, ShapeError naming the

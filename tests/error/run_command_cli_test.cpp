@@ -59,6 +59,9 @@ TEST(RunCommandErrors, UnwritableDumpDirIsOnlyANote) {
 
 TEST(RunCommandErrors, OutputThatIsNotAFile) {
   expect_usage_error(kSmall + " --output .", ".: expected a regular file or a new path, got a directory");
+  // An empty path quietly meant no output.
+  expect_usage_error(kSmall + " --output ''", "--output: expected a path, got an empty string");
+  expect_usage_error("dump --channels 8 --heads 2 --spatial 4 --emit plan --out ''", "--out: expected a path");
   expect_usage_error(kSmall + " --output /dev/null", "/dev/null: expected a regular file or a new path, got a character device");
 }
 
@@ -95,6 +98,7 @@ TEST(RunCommandErrors, TwoOutputsOnOneFile) {
 TEST(RunCommandErrors, BadThreadCountAndTooLittleMemory) {
   setenv("FLASHJIT_NUM_THREADS", "abc", 1);
   expect_usage_error(kSmall, "FLASHJIT_NUM_THREADS: expected a whole number of threads from 1 to 1024, got 'abc'");
+  EXPECT_EQ(run_flashjit("run --help").exit_code, 0);  // help does no work, so it is shown anyway
   unsetenv("FLASHJIT_NUM_THREADS");
   // Sizes past any address space (256 TiB), so no allocator or overcommit setting can grant them:
   // a clear line, not "internal error: std::bad_alloc". The layer's own parameters are refused by

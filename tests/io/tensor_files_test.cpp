@@ -2,6 +2,8 @@
 // is written atomically.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <string>
 #include <vector>
 
@@ -47,9 +49,16 @@ TEST(TensorFiles, ConvertsBetweenFloatAndDouble) {
   EXPECT_TRUE(as_float.converted);
   EXPECT_EQ(as_float.values[0], 0.1f);
   EXPECT_EQ(as_float.values[1], -3.0f);
+  EXPECT_EQ(as_float.overflowed, 0);
   const InputTensor<double> as_double = read_input_npy<double>(dir / "x.npy");
   EXPECT_FALSE(as_double.converted);
   EXPECT_EQ(as_double.values[0], 0.1);
+  // Finite values beyond float's range are counted as they turn infinite (they became NaN outputs
+  // with nothing said); infinities already in the file are not.
+  x[0] = 1e300;
+  x[1] = -std::numeric_limits<double>::infinity();
+  io::write_npy(dir / "x.npy", x);
+  EXPECT_EQ(read_input_npy<float>(dir / "x.npy").overflowed, 1);
 }
 
 TEST(TensorFiles, MissingInputIsAnIoError) {
