@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <atomic>
 #include <future>
+#include <thread>
 #include <map>
 #include <new>
 #include <optional>
@@ -16,6 +18,7 @@
 #include "ir/error.h"
 #include "compiler/host.h"
 #include "layers/layer_kernels.h"
+#include "layers/one_call_at_a_time.h"
 #include "runtime/attention_weights.h"
 #include "runtime/backward_executor.h"
 #include "runtime/executor.h"
@@ -87,6 +90,9 @@ struct DiffusionAttention<T>::State {
   // construction, so wq() etc. (and graph Constants) stay valid for the layer's lifetime.
   std::vector<T> parameters;
   std::vector<T> gradients;  // same order; empty until a backward
+
+  // The thread inside a call that uses or changes this state, if any (OneCallAtATime).
+  std::atomic<std::thread::id> caller{};
 
   // Whether forward keeps activations for backward (set_training_mode).
   bool training_mode = true;
@@ -443,6 +449,7 @@ bool DiffusionAttention<T>::flash_attention_enabled() const {
 template <typename T>
 Tensor<T> DiffusionAttention<T>::forward(const Tensor<T>& input) {
   State& s = state();
+  const OneCallAtATime one_call(s.caller, "forward");
   const AttentionSpec spec = s.spec_for(input);
   const int64_t batch = input.dim(0);
   Tensor<T> output(input.shape());
@@ -463,6 +470,7 @@ Tensor<T> DiffusionAttention<T>::forward(const Tensor<T>& input) {
 template <typename T>
 Tensor<T> DiffusionAttention<T>::backward(const Tensor<T>& grad_output) {
   State& s = state();
+  const OneCallAtATime one_call(s.caller, "backward");
   if (s.inference_forward) {
     throw StateError(
         "DiffusionAttention::backward: expected a forward in training mode, got one in inference mode, which kept "
@@ -490,6 +498,7 @@ Tensor<T> DiffusionAttention<T>::backward(const Tensor<T>& grad_output) {
 template <typename T>
 void DiffusionAttention<T>::update_parameters(T learning_rate) {
   State& s = state();
+  const OneCallAtATime one_call(s.caller, "update_parameters");
   if (s.gradients.empty()) {
     throw StateError("DiffusionAttention::update_parameters: expected gradients from a backward pass, got none");
   }
@@ -509,6 +518,7 @@ std::vector<T> DiffusionAttention<T>::get_parameters() const {
 template <typename T>
 void DiffusionAttention<T>::set_parameters(std::span<const T> parameters) {
   State& s = state();
+  const OneCallAtATime one_call(s.caller, "set_parameters");
   if (parameters.size() != s.parameters.size()) {
     throw InvalidArgument(
         fmt::format("DiffusionAttention::set_parameters: expected {} values (4*C*C + C, C={}), got {}",
@@ -525,7 +535,9 @@ int64_t DiffusionAttention<T>::parameter_count() const {
 
 template <typename T>
 void DiffusionAttention<T>::set_training_mode(bool training) {
-  state().training_mode = training;
+  State& s = state();
+  const OneCallAtATime one_call(s.caller, "set_training_mode");
+  s.training_mode = training;
 }
 
 template <typename T>
@@ -541,6 +553,7 @@ std::vector<T> DiffusionAttention<T>::get_parameter_gradients() const {
 template <typename T>
 void DiffusionAttention<T>::reset_state() {
   State& s = state();
+  const OneCallAtATime one_call(s.caller, "reset_state");
   s.has_forward = false;
   s.inference_forward = false;
   s.saved = {};
@@ -623,6 +636,7 @@ bool DiffusionAttention<T>::supports_jit_compilation() const {
 template <typename T>
 void DiffusionAttention<T>::compile(const CompileOptions& options) {
   State& s = state();
+  const OneCallAtATime one_call(s.caller, "compile");
   const AttentionSpec spec = s.configured_spec();
   // Kernels are specialised on the target too. The old target's are dropped (waiting for builds
   // still running) only once the new target's are built; a refused target puts them back (it used
@@ -672,6 +686,7 @@ Engine DiffusionAttention<T>::engine() const { return state().engine; }
 
 template <typename T>
 void DiffusionAttention<T>::set_engine(Engine engine) {
+  const OneCallAtATime one_call(state().caller, "set_engine");
   if (engine != Engine::Reference && engine != Engine::Fallback && engine != Engine::Jit)
     throw InvalidArgument(fmt::format("DiffusionAttention::set_engine: expected Engine::Reference, Fallback or Jit, "
                                       "got the value {}",

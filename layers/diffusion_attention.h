@@ -49,7 +49,8 @@ struct CompileOptions {
 };
 
 // Thread safety: one instance is not thread-safe (forward keeps state for backward); separate
-// instances may be used on separate threads at once (docs/reliability.md, tests/concurrency).
+// instances may be used on separate threads at once (docs/reliability.md, tests/concurrency). A
+// call that uses or changes an instance while another thread's call runs throws StateError.
 template <typename T>
 class DiffusionAttention {
  public:
