@@ -1,5 +1,6 @@
 // The `flashjit` command: run, dump, bench, cache. Each subcommand registers itself from its file.
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -8,9 +9,18 @@
 
 #include "compiler/host.h"
 #include "ir/error.h"
+#include "runtime/io/atomic_file.h"
 #include "tools/commands.h"
 
 namespace {
+
+// Interrupted (Ctrl-C, kill, a closed terminal): the outputs' temporary files go, then the signal
+// ends the process as it would have.
+extern "C" void on_interrupt(int signal) {
+  flashjit::io::remove_pending_temporaries();
+  std::signal(signal, SIG_DFL);
+  std::raise(signal);
+}
 
 // Output lost to a full disk or a closed pipe fails the command, instead of a silent exit 0 (or an
 // "internal error" when fmt noticed first).
@@ -23,6 +33,7 @@ int with_output_checked(int code) {
 }
 
 int run(int argc, char** argv) {
+  for (int signal : {SIGINT, SIGTERM, SIGHUP}) std::signal(signal, on_interrupt);
   CLI::App app{"flashjit: shape-specialised attention kernels for CPUs"};
   app.require_subcommand(1);
   flashjit::tools::add_run_command(app);

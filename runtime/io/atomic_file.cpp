@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <climits>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -24,6 +26,31 @@ namespace {
 
 // Distinct temporary names for concurrent writers in one process; the pid separates processes.
 std::atomic<unsigned> temp_counter{0};
+
+// The temporary files of the writers open in this process, for remove_pending_temporaries(),
+// which a signal handler calls: fixed storage and lock-free atomics only.
+struct PendingTemporary {
+  std::atomic<int> state{0};  // 0 free, 1 being filled, 2 names a temporary file
+  char path[PATH_MAX];
+};
+PendingTemporary pending[64];
+
+int track_temporary(const std::filesystem::path& path) {
+  const std::string& name = path.native();
+  if (name.size() >= PATH_MAX) return -1;
+  for (int i = 0; i < static_cast<int>(std::size(pending)); ++i) {
+    int free = 0;
+    if (!pending[i].state.compare_exchange_strong(free, 1)) continue;
+    std::memcpy(pending[i].path, name.c_str(), name.size() + 1);
+    pending[i].state.store(2);
+    return i;
+  }
+  return -1;  // more writers open at once than tracked: an interrupt may leave this one's file
+}
+
+void untrack_temporary(int slot) {
+  if (slot >= 0) pending[slot].state.store(0);
+}
 
 // The file a write to `path` should replace: a symbolic link's final target, followed link by link
 // (the rename would otherwise replace the link itself), which must be a regular file or not exist
@@ -66,6 +93,7 @@ AtomicFileWriter::AtomicFileWriter(std::filesystem::path path) : path_(destinati
                                             temp_counter.fetch_add(1)));
     fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   }
+  if (fd_ >= 0) slot_ = track_temporary(temp_path_);
   if (fd_ < 0) {
     const int err = errno;
     const std::filesystem::path folder = temp_path_.parent_path().empty() ? "." : temp_path_.parent_path();
@@ -83,7 +111,7 @@ AtomicFileWriter::AtomicFileWriter(std::filesystem::path path) : path_(destinati
     if (::fchmod(fd_, old.st_mode & 07777) != 0) {
       const int err = errno;
       ::close(std::exchange(fd_, -1));
-      ::unlink(temp_path_.c_str());
+      drop_temporary();
       throw IoError(fmt::format("{}: cannot give the new file the old one's permissions: {}", path_.string(),
                                 std::strerror(err)));
     }
@@ -91,11 +119,20 @@ AtomicFileWriter::AtomicFileWriter(std::filesystem::path path) : path_(destinati
 }
 
 AtomicFileWriter::AtomicFileWriter(AtomicFileWriter&& other) noexcept
-    : path_(std::move(other.path_)), temp_path_(std::exchange(other.temp_path_, {})), fd_(std::exchange(other.fd_, -1)) {}
+    : path_(std::move(other.path_)),
+      temp_path_(std::exchange(other.temp_path_, {})),
+      fd_(std::exchange(other.fd_, -1)),
+      slot_(std::exchange(other.slot_, -1)) {}
 
 AtomicFileWriter::~AtomicFileWriter() {
   if (fd_ >= 0) ::close(fd_);
+  drop_temporary();
+}
+
+void AtomicFileWriter::drop_temporary() {
   if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
+  temp_path_.clear();
+  untrack_temporary(std::exchange(slot_, -1));
 }
 
 void AtomicFileWriter::write(std::span<const std::byte> bytes) {
@@ -120,8 +157,7 @@ void AtomicFileWriter::flush() {
   const int fd = std::exchange(fd_, -1);
   if (::close(fd) != 0) {
     const int err = errno;
-    ::unlink(temp_path_.c_str());
-    temp_path_.clear();
+    drop_temporary();
     throw IoError(fmt::format("{}: close failed: {}", path_.string(), std::strerror(err)));
   }
 }
@@ -129,11 +165,11 @@ void AtomicFileWriter::flush() {
 void AtomicFileWriter::publish() {
   if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
     const int err = errno;
-    ::unlink(temp_path_.c_str());
-    temp_path_.clear();
+    drop_temporary();
     throw IoError(fmt::format("{}: cannot rename the new file into place: {}", path_.string(), std::strerror(err)));
   }
-  temp_path_.clear();
+  temp_path_.clear();  // it is the destination now
+  drop_temporary();
 }
 
 void AtomicFileWriter::commit() {
@@ -152,6 +188,11 @@ bool AtomicFileWriter::same_destination(const AtomicFileWriter& other) const {
   struct stat a {}, b {};
   return ::stat(path_.c_str(), &a) == 0 && ::stat(other.path_.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
          a.st_ino == b.st_ino;
+}
+
+void remove_pending_temporaries() noexcept {
+  for (PendingTemporary& p : pending)
+    if (p.state.load() == 2) ::unlink(p.path);
 }
 
 void commit_together(std::span<AtomicFileWriter* const> files) {

@@ -38,11 +38,18 @@ class AtomicFileWriter {
   friend void commit_together(std::span<AtomicFileWriter* const> files);
   void flush();    // to disk, and closed: where a full disk or an I/O error shows
   void publish();  // renamed over the destination
+  void drop_temporary();  // removes the temporary file, if any, and stops tracking it
 
   std::filesystem::path path_;
   std::filesystem::path temp_path_;
   int fd_ = -1;
+  int slot_ = -1;  // in the registry remove_pending_temporaries() reads
 };
+
+// Removes the temporary file of every writer open in this process (the first 64 open at once).
+// Async-signal-safe: the tool calls it from its SIGINT/SIGTERM/SIGHUP handler, so that an
+// interrupted run leaves no hidden temporary file beside its outputs (one was left empty).
+void remove_pending_temporaries() noexcept;
 
 // Commits several writers as nearly together as one file system allows: every file is flushed
 // and closed first (where a full disk or an I/O error shows), and only then are they renamed into

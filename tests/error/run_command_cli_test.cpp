@@ -1,11 +1,15 @@
 // `flashjit run` with bad flags or values: exit code 2, nothing on stdout, one line on stderr that
 // names the problem.
-#include <cstdlib>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -77,6 +81,35 @@ TEST(RunCommandErrors, UnwritableStandardOutput) {
     r = run_command("{ " + flashjit_binary() + " " + command + " >&-; }");
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("flashjit: cannot write the standard output"), std::string::npos) << r.err;
+  }
+}
+
+// An interrupted run (SIGTERM, SIGINT, SIGHUP) leaves no hidden temporary file beside its output
+// (an empty one was left), and still ends by the signal.
+TEST(RunCommandErrors, AnInterruptedRunLeavesNoTemporaryFile) {
+  for (int signal : {SIGTERM, SIGINT}) {
+    const std::filesystem::path dir = ::testing::TempDir() + "run_interrupted_" + std::to_string(getpid());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string binary = flashjit_binary(), out = (dir / "out.npy").string();
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::execl(binary.c_str(), binary.c_str(), "run", "--channels", "320", "--heads", "8", "--spatial", "64",
+              "--engine", "fallback", "--reps", "1000", "--output", out.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ASSERT_GT(pid, 0);
+    // The outputs' temporary files are made before any work; wait for it, then interrupt.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::filesystem::is_empty(dir) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_FALSE(std::filesystem::is_empty(dir)) << "the run never opened its output";
+    ::kill(pid, signal);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == signal) << status;
+    EXPECT_TRUE(std::filesystem::is_empty(dir)) << std::filesystem::directory_iterator(dir)->path();
+    std::filesystem::remove_all(dir);
   }
 }
 

@@ -102,6 +102,23 @@ TEST(AtomicFileWriter, AStaleTemporaryNameIsSkipped) {
   EXPECT_EQ(entries, (std::vector<std::string>{stale, "f"}));  // the stale file is not ours to remove
 }
 
+// What a signal handler calls: the temporary files of the open writers go; committed files and
+// the destinations stay.
+TEST(AtomicFileWriter, PendingTemporariesCanBeRemovedAtOnce) {
+  testing::TempDir dir;
+  write_atomically(dir / "done", "kept");
+  testing::write_file(dir / "f", "old");
+  AtomicFileWriter open(dir / "f");
+  open.write("new");
+  EXPECT_EQ(dir.entries().size(), 3u);
+  remove_pending_temporaries();
+  std::vector<std::string> entries = dir.entries();
+  std::sort(entries.begin(), entries.end());
+  EXPECT_EQ(entries, (std::vector<std::string>{"done", "f"}));
+  EXPECT_EQ(testing::read_file(dir / "f"), "old");
+  EXPECT_EQ(testing::read_file(dir / "done"), "kept");
+}
+
 // A replaced file keeps its permissions: a private file stays private (it came back 0644).
 TEST(AtomicFileWriter, ReplacedFileKeepsItsPermissions) {
   testing::TempDir dir;
