@@ -44,6 +44,10 @@ namespace {
 
 // The diagnostics' FallbackReason for a kernel build that failed: what failed, and which pass
 // (`pass`, e.g. "the backward of <key>") runs or ran on the fallback engine instead.
+// What fell back when a spec's backward did: its key in State::fallback_reasons and its name in
+// the reason.
+std::string backward_of(const std::string& key) { return "the backward of " + key; }
+
 std::string on_fallback(const CompileError& e, const std::string& pass, const char* verb) {
   return fmt::format("{}; {} {} on the fallback engine", e.what(), pass, verb);
 }
@@ -344,13 +348,13 @@ void DiffusionAttention<T>::State::run_backward(const DiffusionAttention& layer,
     } catch (const CompileError& e) {
       // As in run_forward: a backward that cannot be built runs on the fallback, which reads the
       // attention output row-major.
-      fallback_reasons["the backward of " + last_spec.key()] = on_fallback(e, "the backward of " + last_spec.key(), "ran");
+      fallback_reasons[backward_of(last_spec.key())] = on_fallback(e, backward_of(last_spec.key()), "ran");
     }
     if (jit) {
       run_backward_plan(*jit->compiled, jit->plan, last_batch, dy, weights(), fast_saved, dx, grads,
                         ThreadPool::global());
       backward_engine = Engine::Jit;
-      fallback_reasons.erase("the backward of " + last_spec.key());
+      fallback_reasons.erase(backward_of(last_spec.key()));
       return;
     }
     const SavedActivations<T> rows = row_major_saved(fast_saved, last_batch, last_spec);
@@ -581,9 +585,9 @@ Diagnostics DiffusionAttention<T>::diagnostics() const {
       try {
         b = &pending->second.get();
       } catch (const CompileError& e) {
-        reasons.try_emplace("the backward of " + key, on_fallback(e, "the backward of " + key, "runs"));
+        reasons.try_emplace(backward_of(key), on_fallback(e, backward_of(key), "runs"));
       } catch (const Error& e) {
-        reasons.try_emplace("the backward of " + key, fmt::format("the backward of {} cannot be built: {}", key, e.what()));
+        reasons.try_emplace(backward_of(key), fmt::format("{} cannot be built: {}", backward_of(key), e.what()));
       }
     }
   }
@@ -677,7 +681,7 @@ void DiffusionAttention<T>::compile(const CompileOptions& options) {
     s.backward_kernels_for(spec, *this);
   } catch (const CompileError& e) {
     if (!options.fallback_on_error) throw;
-    s.fallback_reasons["the backward of " + spec.key()] = on_fallback(e, "the backward of " + spec.key(), "runs");
+    s.fallback_reasons[backward_of(spec.key())] = on_fallback(e, backward_of(spec.key()), "runs");
   }
 }
 

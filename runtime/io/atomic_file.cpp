@@ -168,8 +168,9 @@ void AtomicFileWriter::publish() {
     drop_temporary();
     throw IoError(fmt::format("{}: cannot rename the new file into place: {}", path_.string(), std::strerror(err)));
   }
-  temp_path_.clear();  // it is the destination now
-  drop_temporary();
+  // The temporary file is the destination now: nothing to remove, only to stop tracking.
+  temp_path_.clear();
+  untrack_temporary(std::exchange(slot_, -1));
 }
 
 void AtomicFileWriter::commit() {
